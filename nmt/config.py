@@ -1,0 +1,173 @@
+"""Typed configuration schemas, registered with Hydra's ConfigStore.
+
+Every YAML file under ``configs/`` is merged onto one of these dataclasses, so a misspelt key
+(``trainer.max_stepz=5``) stops the program at start-up with the key's name. Model configs pick
+their schema through their defaults list (``rnn_schema`` or ``transformer_schema``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class FileConfig:
+    """One corpus file: where it lives locally and where it can be downloaded from."""
+
+    path: str = MISSING  # absolute, or relative to $NMT_DATA_DIR / the data cache
+    url: str | None = None  # public URL of the file (or of a zip archive holding it)
+    sha256: str | None = None  # checksum of what `url` serves
+    member: str | None = None  # the file's name inside the zip archive at `url`
+
+
+@dataclass
+class HubConfig:
+    """A Hugging Face `datasets` source: a hub name, or a builder such as "json" with local files."""
+
+    path: str = MISSING
+    name: str | None = None
+    split: str = "train"
+    data_files: list[str] | None = None
+    src_field: str = MISSING  # dotted path into each record, e.g. "translation.en"
+    tgt_field: str = MISSING
+
+
+@dataclass
+class SplitConfig:
+    """Where one split's sentence pairs come from."""
+
+    format: str = "text"  # text (two line-aligned files) | tsv | hub
+    src: FileConfig | None = None
+    tgt: FileConfig | None = None
+    tsv: FileConfig | None = None
+    columns: list[int] = field(default_factory=lambda: [0, 1])  # tsv: source, target column
+    hub: HubConfig | None = None
+    hash_part: str | None = None  # keep one part (train/valid/test) of a split by hashing the source
+    max_pairs: int | None = None  # keep only the first N pairs
+
+
+@dataclass
+class HashSplitConfig:
+    """Fractions of a corpus without an official split that go to valid and test."""
+
+    valid: float = 0.01
+    test: float = 0.01
+
+
+@dataclass
+class CleanConfig:
+    """Filters applied to training pairs (valid and test are only NFC-normalised)."""
+
+    max_words: int = 100
+    max_ratio: float = 3.0  # longer side / shorter side, in words
+    ratio_min_words: int = 5  # the ratio filter ignores pairs whose longer side is shorter than this
+    dedupe: bool = True
+
+
+@dataclass
+class SubwordConfig:
+    """Sentencepiece settings; models are trained on the training split and stored in the run directory."""
+
+    model_type: str = "unigram"  # unigram | bpe
+    vocab_size: int = 8000
+    joint: bool = True  # one model for both languages (needed to share embeddings)
+    character_coverage: float = 1.0
+    input_sentence_size: int = 1_000_000
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    src_lang: str = MISSING
+    tgt_lang: str = MISSING
+    train: SplitConfig = field(default_factory=SplitConfig)
+    valid: SplitConfig = field(default_factory=SplitConfig)
+    test: SplitConfig = field(default_factory=SplitConfig)
+    hash_split: HashSplitConfig = field(default_factory=HashSplitConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    spm: SubwordConfig = field(default_factory=SubwordConfig)
+
+
+@dataclass
+class RNNConfig:
+    """RNN encoder-decoder (Bahdanau et al. 2014; Luong et al. 2015)."""
+
+    name: str = MISSING
+    arch: str = "rnn"
+    cell: str = "gru"  # gru | lstm
+    attention: str = "additive"  # additive | dot | general | concat | scaled_dot | none
+    decoder: str = "bahdanau"  # bahdanau (attend from s_{i-1}) | luong (attend from h_t, input feeding)
+    emb_dim: int = 256
+    hidden_dim: int = 512  # decoder state; the encoder has hidden_dim/2 per direction
+    attn_dim: int = 256  # additive/concat scoring layer
+    enc_layers: int = 1
+    dec_layers: int = 1
+    dropout: float = 0.2
+    tie_embeddings: bool = True  # output projection shares the target embedding matrix
+
+
+@dataclass
+class TransformerConfig:
+    """Transformer encoder-decoder (Vaswani et al. 2017)."""
+
+    name: str = MISSING
+    arch: str = "transformer"
+    d_model: int = 256
+    heads: int = 4
+    enc_layers: int = 3
+    dec_layers: int = 3
+    ffn_dim: int = 1024
+    dropout: float = 0.1
+    attn_dropout: float = 0.0
+    pre_norm: bool = True
+    share_embeddings: bool = True  # source and target share one embedding (needs a joint vocabulary)
+    tie_embeddings: bool = True  # output projection shares the target embedding matrix
+    max_len: int = 512
+    align_layer: int = -1  # which decoder layer's cross-attention is "the" alignment
+    align_head: int | None = None  # None: the mean over heads
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 100_000
+    max_minutes: float | None = None  # wall-clock budget; whichever of the two comes first stops training
+    batch_tokens: int = 4096  # source + target tokens per batch, padding included
+    optimizer_betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    lr: float = 1e-3
+    schedule: str = "constant"  # constant | inverse_sqrt | cosine (to max_steps)
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    clip_norm: float = 1.0
+    label_smoothing: float = 0.1
+    precision: str = "auto"  # auto (bf16 where supported) | fp32 | bf16 | fp16 (CUDA)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    threads: int | None = None  # torch intra-op threads on the CPU (None: torch's default)
+    log_every: int = 50
+    valid_every: int = 1000
+    valid_bleu_sentences: int = 500  # 0: the whole validation set
+    patience: int | None = None  # stop after this many validations without a better BLEU
+    resume: bool = True  # continue from last.pt when the run directory has one
+
+
+@dataclass
+class Config:
+    data: DataConfig = MISSING
+    model: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 1234
+    run_dir: str = "runs/${data.name}/${model.name}"
+    cache_dir: str = "${oc.env:NMT_CACHE_DIR,data}"  # where downloaded corpora are kept
+
+
+def register_configs() -> None:
+    """Make the schemas available to Hydra's defaults lists."""
+    store = ConfigStore.instance()
+    store.store(name="config_schema", node=Config)
+    store.store(group="data", name="data_schema", node=DataConfig)
+    store.store(group="model", name="rnn_schema", node=RNNConfig)
+    store.store(group="model", name="transformer_schema", node=TransformerConfig)
+    store.store(group="trainer", name="trainer_schema", node=TrainerConfig)
