@@ -121,6 +121,7 @@ class TransformerConfig:
     enc_layers: int = 3
     dec_layers: int = 3
     ffn_dim: int = 1024
+    activation: str = "relu"  # relu (as in the paper) | gelu
     dropout: float = 0.1
     attn_dropout: float = 0.0
     pre_norm: bool = True

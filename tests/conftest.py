@@ -27,3 +27,29 @@ def _data_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every test reads corpora from the mirror and never writes into the repository's data/ cache."""
     monkeypatch.setenv("NMT_DATA_DIR", str(DATA_DIR))
     monkeypatch.setenv("NMT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+MODEL_CONFIGS = sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml"))
+TINY_MODEL = {  # overrides that shrink each family to seconds of CPU time
+    "rnn": ["model.emb_dim=16", "model.hidden_dim=32", "model.attn_dim=16"],
+    "transformer": ["model.d_model=32", "model.heads=2", "model.ffn_dim=64", "model.enc_layers=2",
+                    "model.dec_layers=2"],
+}
+
+
+def compose(*overrides: str):
+    """The run config that `nmt train OVERRIDES...` would see."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from nmt.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
+
+
+def tiny_model_config(name: str):
+    """The model config ``name`` (configs/model/NAME.yaml) with tiny dimensions."""
+    arch = compose(f"model={name}").model.arch
+    return compose(f"model={name}", *TINY_MODEL[arch]).model

@@ -48,6 +48,9 @@ class EncoderDecoder(nn.Module, ABC):
         The prefix is never recomputed: everything needed from it lives in ``state``.
         """
 
+    prefers_bf16_on_cpu: bool = False
+    """Whether bf16 autocast speeds this model up on CPUs (``trainer.precision=auto``)."""
+
     need_attention: bool = True
     """Set to False during training so models may take faster paths that skip attention weights."""
 

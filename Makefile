@@ -1,0 +1,53 @@
+# nmt: every target bootstraps .venv on first use.
+#   make train MODEL=transformer DATA=multi30k_en_de ARGS='trainer.max_minutes=20'
+#   make translate TEXT="I love you."      make evaluate SPLIT=test      make test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH ?= torch==2.13.0# installed only when no torch is importable (a torch of your own is kept)
+MODEL ?= rnn_bahdanau
+DATA ?= tatoeba_en_fr
+TRAINER ?= default
+ARGS ?=
+RUN ?= runs/$(DATA)/$(MODEL)
+TEXT ?= I love you.
+SPLIT ?= test
+BEAM ?= 5
+
+.PHONY: install train translate evaluate tensorboard test test-slow lint clean
+
+# --system-site-packages: a torch you installed yourself (e.g. a CUDA build) stays the one in use.
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv --system-site-packages $(VENV)
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+train: install  ## train MODEL on DATA (CUDA when available, else CPU)
+	$(BIN)/nmt train model=$(MODEL) data=$(DATA) trainer=$(TRAINER) $(ARGS)
+
+translate: install  ## translate TEXT with the run RUN
+	$(BIN)/nmt translate $(RUN) --beam $(BEAM) "$(TEXT)"
+
+evaluate: install  ## BLEU, chrF and TER of RUN on SPLIT
+	$(BIN)/nmt evaluate $(RUN) --split $(SPLIT) --beam $(BEAM)
+
+tensorboard: install
+	$(BIN)/tensorboard --logdir runs
+
+test: install  ## the fast suite (what CI runs)
+	$(BIN)/python -m pytest -q
+
+test-slow: install  ## everything, including minutes-long training tests
+	$(BIN)/python -m pytest -q -m ""
+
+lint: install
+	$(BIN)/ruff check nmt tests scripts
+	$(BIN)/ruff format --check nmt tests scripts
+
+clean:  ## caches and build files; keeps .venv, data/ and runs/
+	rm -rf .pytest_cache .ruff_cache build *.egg-info outputs multirun
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,41 @@
+"""From a run config to tensors: read a split, clean or normalise it, encode it with the vocabularies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
+
+from nmt.data.batching import Batch, make_batch
+from nmt.data.clean import clean_pairs, normalize_pairs
+from nmt.data.sources import load_split
+from nmt.data.vocab import Vocab
+
+Pairs = list[tuple[str, str]]
+
+
+def load_pairs(cfg: DictConfig, split: str) -> Pairs:
+    """The sentence pairs of ``split``: training pairs cleaned, valid/test only NFC-normalised."""
+    pairs = load_split(cfg.data, split, cfg.cache_dir)
+    if split == "train":
+        return clean_pairs(pairs, cfg.data.clean)[0]
+    return normalize_pairs(pairs)
+
+
+@dataclass
+class EncodedPairs:
+    """Subword ids of a parallel corpus, ready to batch."""
+
+    src: list[list[int]]
+    tgt: list[list[int]]
+
+    @classmethod
+    def encode(cls, pairs: Sequence[tuple[str, str]], src_vocab: Vocab, tgt_vocab: Vocab) -> EncodedPairs:
+        return cls(src_vocab.encode([s for s, _ in pairs]), tgt_vocab.encode([t for _, t in pairs]))
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def batch(self, indices: Sequence[int]) -> Batch:
+        return make_batch([self.src[i] for i in indices], [self.tgt[i] for i in indices])

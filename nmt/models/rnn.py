@@ -1,0 +1,116 @@
+"""RNN encoder-decoder with attention: Bahdanau et al. (2014) and Luong et al. (2015) decoders.
+
+Encoder: a bidirectional GRU/LSTM; its states h_j (B, S, H) are the attention keys and values.
+The decoder starts from s_0 = tanh(W_s [h_last_forward; h_first_backward]) and, at target step i:
+
+    Bahdanau  c_i, a_i = attend(s_{i-1}, h)          attention from the previous state
+              s_i      = RNN([E y_{i-1}; c_i], s_{i-1})  the context feeds the RNN
+              o_i      = tanh(W_o [s_i; c_i; E y_{i-1}])  deep output
+
+    Luong     h_t      = RNN([E y_{t-1}; o_{t-1}], h_{t-1})  input feeding of the last o
+              c_t, a_t = attend(h_t, h)              attention from the current state
+              o_t      = tanh(W_c [c_t; h_t])        the attentional state h~_t
+
+    p(y_i | y_<i, x) = softmax(W_y o_i), with W_y = E_tgt W_r when embeddings are tied.
+
+With ``attention: none`` every step gets the same context (the mean of the encoder states): the
+RNNencdec baseline that conditions on a fixed summary of the source.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nmt.config import RNNConfig
+from nmt.models.attention import Attention
+from nmt.models.base import EncoderDecoder, State
+
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class RNNEncoderDecoder(EncoderDecoder):
+    def __init__(self, cfg: RNNConfig, src_vocab: int, tgt_vocab: int, pad_id: int) -> None:
+        super().__init__()
+        if cfg.cell not in CELLS:
+            raise ValueError(f"model.cell: unknown RNN cell {cfg.cell!r}; choose gru or lstm")
+        if cfg.decoder not in ("bahdanau", "luong"):
+            raise ValueError(f"model.decoder: unknown decoder {cfg.decoder!r}; choose bahdanau or luong")
+        if cfg.hidden_dim % 2:
+            raise ValueError("model.hidden_dim must be even (the encoder has hidden_dim/2 per direction)")
+        self.pad_id, self.luong, self.is_lstm = pad_id, cfg.decoder == "luong", cfg.cell == "lstm"
+        hid, emb, cell = cfg.hidden_dim, cfg.emb_dim, CELLS[cfg.cell]
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.src_embed = nn.Embedding(src_vocab, emb, padding_idx=pad_id)
+        self.tgt_embed = nn.Embedding(tgt_vocab, emb, padding_idx=pad_id)
+        inner_dropout = cfg.dropout if cfg.enc_layers > 1 else 0.0
+        self.encoder = cell(emb, hid // 2, cfg.enc_layers, batch_first=True, bidirectional=True,
+                            dropout=inner_dropout)
+        self.bridge = nn.Linear(hid, hid)
+        self.attention = Attention(cfg.attention, query_dim=hid, key_dim=hid, attn_dim=cfg.attn_dim)
+        self.decoder = cell(emb + hid, hid, cfg.dec_layers, batch_first=True,
+                            dropout=cfg.dropout if cfg.dec_layers > 1 else 0.0)
+        self.combine = nn.Linear(2 * hid if self.luong else 2 * hid + emb, hid)
+        if cfg.tie_embeddings:
+            self.readout = nn.Sequential(nn.Linear(hid, emb, bias=False), nn.Linear(emb, tgt_vocab))
+            self.readout[1].weight = self.tgt_embed.weight
+        else:
+            self.readout = nn.Linear(hid, tgt_vocab)
+
+    # ----------------------------------------------------------------- encoder
+    def encode(self, src: Tensor, src_mask: Tensor) -> State:
+        """src, src_mask (B, S) -> keys/values (B, S, H), mask (B, 1, S) and the summary s_0 (B, H)."""
+        lengths = src_mask.sum(1).cpu()
+        packed = pack_padded_sequence(self.dropout(self.src_embed(src)), lengths, batch_first=True,
+                                      enforce_sorted=False)
+        outputs, final = self.encoder(packed)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.shape[1])
+        final = final[0] if self.is_lstm else final  # (layers * 2, B, H/2)
+        summary = torch.tanh(self.bridge(torch.cat([final[-2], final[-1]], dim=-1)))
+        keys, values = self.attention.prepare(outputs, outputs)
+        return {"keys": keys, "values": values, "mask": src_mask.unsqueeze(1), "summary": summary}
+
+    def init_state(self, encoded: State) -> State:
+        """Every decoder layer starts from the source summary; states are stored batch-first (B, L, H)."""
+        summary = encoded["summary"]
+        hidden = summary.unsqueeze(1).expand(-1, self.decoder.num_layers, -1).contiguous()
+        state = {**encoded, "hidden": hidden, "feed": torch.zeros_like(summary)}
+        if self.is_lstm:
+            state["cell"] = torch.zeros_like(hidden)
+        return state
+
+    # ----------------------------------------------------------------- decoder
+    def _decode(self, embedded: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
+        """One target step from the embedded previous token (B, E) -> output o (B, H), attention (B, S)."""
+        hidden = state["hidden"].transpose(0, 1).contiguous()  # (L, B, H)
+        rnn_state = (hidden, state["cell"].transpose(0, 1).contiguous()) if self.is_lstm else hidden
+        if self.luong:
+            rnn_out, rnn_state = self.decoder(torch.cat([embedded, state["feed"]], -1).unsqueeze(1), rnn_state)
+            context, weights = self.attention.attend(rnn_out, state["keys"], state["values"], state["mask"])
+            output = torch.tanh(self.combine(torch.cat([context, rnn_out], -1))).squeeze(1)
+        else:
+            query = hidden[-1].unsqueeze(1)  # s_{i-1} of the top layer, (B, 1, H)
+            context, weights = self.attention.attend(query, state["keys"], state["values"], state["mask"])
+            rnn_out, rnn_state = self.decoder(torch.cat([embedded.unsqueeze(1), context], -1), rnn_state)
+            output = torch.tanh(self.combine(torch.cat([rnn_out, context, embedded.unsqueeze(1)], -1))).squeeze(1)
+        new = {**state, "feed": output}
+        if self.is_lstm:
+            rnn_state, new["cell"] = rnn_state[0], rnn_state[1].transpose(0, 1)
+        new["hidden"] = rnn_state.transpose(0, 1)
+        return output, weights.squeeze(1), new
+
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher forcing: logits (B, T, V) and attention (B, T, S)."""
+        state = self.init_state(self.encode(src, src_mask))
+        outputs, weights = [], []
+        for embedded in self.dropout(self.tgt_embed(tgt_in)).unbind(1):  # unbind: cheap backward
+            output, attn, state = self._decode(embedded, state)
+            outputs.append(output)
+            weights.append(attn)
+        logits = self.readout(self.dropout(torch.stack(outputs, 1)))
+        return logits, torch.stack(weights, 1)
+
+    def step(self, tokens: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
+        output, attn, state = self._decode(self.dropout(self.tgt_embed(tokens)), state)
+        return self.readout(self.dropout(output)).float().log_softmax(-1), attn, state

@@ -1,0 +1,41 @@
+"""``nmt train`` and ``python -m nmt.train``: the Hydra application that trains one model.
+
+    nmt train                                   # defaults: configs/config.yaml
+    nmt train model=transformer data=multi30k_en_de trainer.max_minutes=20
+    nmt train --multirun model=rnn_bahdanau,rnn_noattn
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from nmt.config import register_configs
+from nmt.errors import NmtError
+
+CONFIG_DIR = Path(os.environ.get("NMT_CONFIG_DIR", Path(__file__).resolve().parents[1] / "configs"))
+log = logging.getLogger("nmt.train")
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    """Train; returns the last validation BLEU (what a Hydra sweeper would maximise)."""
+    from nmt.training.trainer import train  # imported here so `--help` and config errors stay fast
+
+    try:
+        return train(cfg).get("bleu")
+    except NmtError as e:
+        log.error("error: %s", e)
+        print(f"nmt train: error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Where and how training runs: device, mixed precision, seeding, torch.distributed."""
+
+from __future__ import annotations
+
+import os
+import random
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from nmt.errors import NmtError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when available (the local rank's GPU under torchrun), else Apple MPS, else CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise NmtError(f"device: {name!r} is not a device name ({e})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise NmtError(f"device: {name!r} was asked for, but this torch build sees no CUDA GPU")
+    return device
+
+
+def autocast_dtype(precision: str, device: torch.device, prefers_bf16_on_cpu: bool) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` (None: plain fp32).
+
+    ``auto`` picks bf16 on GPUs that support it (else fp16), and on the CPU only for models that
+    gain from it: the Transformer trains ~1.8x faster in bf16 on AVX-512 CPUs, while an RNN's
+    small per-step matrix products run about 2x slower (measured with ``make bench``).
+    """
+    choices = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if device.type == "cpu" and prefers_bf16_on_cpu else None
+    if precision not in choices:
+        raise NmtError(f"trainer.precision: unknown {precision!r}; choose auto, fp32, bf16 or fp16")
+    if precision == "fp16" and device.type != "cuda":
+        raise NmtError("trainer.precision: fp16 needs a CUDA GPU; use bf16 or fp32")
+    return choices[precision]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager:
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Distributed:
+    """This process's place in a torchrun job (rank 0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def all_reduce_sum(self, value: float, device: torch.device) -> float:
+        if self.world == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.all_reduce(tensor)
+        return float(tensor.item())
+
+
+def init_distributed(device: torch.device) -> Distributed:
+    """Join the process group that torchrun describes in the environment (NCCL on GPUs, else Gloo)."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world == 1:
+        return Distributed()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return Distributed(dist.get_rank(), world)

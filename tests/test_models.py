@@ -1,0 +1,94 @@
+"""Every model config: incremental decoding equals teacher forcing, padding is invisible, it learns."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import MODEL_CONFIGS, tiny_model_config
+
+from nmt.config import SubwordConfig
+from nmt.data.batching import make_batch
+from nmt.data.vocab import PAD, load_or_train_vocabs
+from nmt.models import build_model
+
+
+def _random_batch(vocab: int = 40, batch: int = 3):
+    torch.manual_seed(1)
+    src = [torch.randint(4, vocab, (n,)).tolist() for n in (7, 3, 5)][:batch]
+    tgt = [torch.randint(4, vocab, (n,)).tolist() for n in (4, 6, 2)][:batch]
+    return make_batch(src, tgt)
+
+
+@pytest.mark.parametrize("name", MODEL_CONFIGS)
+def test_incremental_decoding_equals_teacher_forcing(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(name), 40, 40, PAD).eval()
+    batch = _random_batch()
+    logits, attention = model(batch.src, batch.src_mask, batch.tgt_in)
+    state = model.init_state(model.encode(batch.src, batch.src_mask))
+    for t in range(batch.tgt_in.shape[1]):
+        log_probs, step_attention, state = model.step(batch.tgt_in[:, t], state)
+        torch.testing.assert_close(log_probs, logits[:, t].log_softmax(-1), atol=1e-4, rtol=0)
+        torch.testing.assert_close(step_attention, attention[:, t], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", MODEL_CONFIGS)
+def test_extra_source_padding_changes_nothing(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(name), 40, 40, PAD).eval()
+    batch = _random_batch()
+    logits, attention = model(batch.src, batch.src_mask, batch.tgt_in)
+    src = F.pad(batch.src, (0, 4), value=PAD)
+    padded_logits, padded_attention = model(src, src != PAD, batch.tgt_in)
+    torch.testing.assert_close(padded_logits, logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(padded_attention[..., : batch.src.shape[1]], attention, atol=1e-5, rtol=1e-5)
+    assert (padded_attention[..., batch.src.shape[1] :] == 0).all()
+    assert (attention.masked_select(~batch.src_mask.unsqueeze(1)) == 0).all()
+
+
+@pytest.mark.parametrize("name", MODEL_CONFIGS)
+def test_gradients_reach_every_parameter(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(name), 40, 40, PAD).train()
+    batch = _random_batch()
+    logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)
+    F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD).backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, f"no gradient reaches {param_name}"
+
+
+@pytest.fixture(scope="module")
+def real_pairs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """200 real Multi30k en-de pairs encoded with a real sentencepiece model trained on them."""
+    with gzip.open(data_dir / "multi30k/train.en.gz", "rt") as en, gzip.open(data_dir / "multi30k/train.de.gz", "rt") as de:
+        pairs = [(s.strip(), t.strip()) for s, t, _ in zip(en, de, range(200))]
+    vocab, _ = load_or_train_vocabs(tmp_path_factory.mktemp("spm"), SubwordConfig(vocab_size=300), pairs)
+    return vocab, vocab.encode([s for s, _ in pairs]), vocab.encode([t for _, t in pairs])
+
+
+@pytest.mark.parametrize("name", MODEL_CONFIGS)
+def test_a_few_steps_on_real_pairs_lower_the_loss(name: str, real_pairs) -> None:
+    vocab, src, tgt = real_pairs
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(name), len(vocab), len(vocab), PAD).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    batches = [make_batch(src[i : i + 50], tgt[i : i + 50]) for i in range(0, 200, 50)]
+
+    def loss_of(batch) -> torch.Tensor:
+        logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)
+        return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD)
+
+    with torch.no_grad():
+        before = sum(loss_of(b).item() for b in batches)
+    for _ in range(8):
+        for batch in batches:
+            optimizer.zero_grad()
+            loss_of(batch).backward()
+            optimizer.step()
+    with torch.no_grad():
+        after = sum(loss_of(b).item() for b in batches)
+    assert after < 0.9 * before, f"{name}: loss {before / 4:.3f} -> {after / 4:.3f}"

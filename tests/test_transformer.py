@@ -1,0 +1,149 @@
+"""The Transformer: incremental decoding equals teacher forcing, padding is invisible, attention is sound."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nmt.config import TransformerConfig
+from nmt.models.transformer import Transformer
+
+PAD, VOCAB = 0, 50
+
+
+def _model(pre_norm: bool = True, **overrides) -> Transformer:
+    torch.manual_seed(0)
+    cfg = TransformerConfig(
+        name="tiny",
+        d_model=32,
+        heads=2,
+        enc_layers=2,
+        dec_layers=2,
+        ffn_dim=64,
+        pre_norm=pre_norm,
+        **overrides,
+    )
+    return Transformer(cfg, VOCAB, VOCAB, PAD).eval()
+
+
+def _batch():
+    """Three sources of lengths 7, 3, 5 padded to 7, and targets (B, 6) starting with BOS (1)."""
+    torch.manual_seed(1)
+    lengths = torch.tensor([7, 3, 5])
+    src_mask = torch.arange(7) < lengths[:, None]
+    src = torch.randint(3, VOCAB, (3, 7)).masked_fill(~src_mask, PAD)
+    tgt_in = torch.randint(3, VOCAB, (3, 6))
+    tgt_in[:, 0] = 1
+    return src, src_mask, tgt_in
+
+
+@pytest.mark.parametrize("pre_norm", [True, False])
+@pytest.mark.parametrize("align_head", [None, 1])
+def test_incremental_decoding_equals_teacher_forcing(pre_norm: bool, align_head: int | None) -> None:
+    model = _model(pre_norm, align_head=align_head, align_layer=0 if align_head else -1)
+    src, src_mask, tgt_in = _batch()
+    with torch.no_grad():
+        logits, attention = model(src, src_mask, tgt_in)
+        state = model.init_state(model.encode(src, src_mask))
+        for t in range(tgt_in.shape[1]):
+            log_probs, step_attention, state = model.step(tgt_in[:, t], state)
+            assert log_probs.dtype == torch.float32 and state["self_k0"].shape[2] == t + 1
+            torch.testing.assert_close(log_probs, logits[:, t].log_softmax(-1), atol=1e-4, rtol=0)
+            torch.testing.assert_close(step_attention, attention[:, t], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("pre_norm", [True, False])
+def test_incremental_decoding_after_reorder(pre_norm: bool) -> None:
+    """Beam search reorders rows mid-sequence (dropping, permuting, duplicating): the cache follows."""
+    model = _model(pre_norm)
+    src, src_mask, tgt_in = _batch()
+    index = torch.tensor([2, 0, 2, 1])
+    with torch.no_grad():
+        logits, attention = model(src[index], src_mask[index], tgt_in[index])
+        state = model.init_state(model.encode(src, src_mask))
+        for t in range(3):
+            _, _, state = model.step(tgt_in[:, t], state)
+        state = model.reorder(state, index)
+        for t in range(3, tgt_in.shape[1]):
+            log_probs, step_attention, state = model.step(tgt_in[index, t], state)
+            torch.testing.assert_close(log_probs, logits[:, t].log_softmax(-1), atol=1e-4, rtol=0)
+            torch.testing.assert_close(step_attention, attention[:, t], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("pre_norm", [True, False])
+def test_extra_source_padding_changes_nothing(pre_norm: bool) -> None:
+    model = _model(pre_norm)
+    src, src_mask, tgt_in = _batch()
+    with torch.no_grad():
+        logits, attention = model(src, src_mask, tgt_in)
+        padded = F.pad(src, (0, 4), value=PAD)
+        padded_logits, padded_attention = model(padded, padded != PAD, tgt_in)
+    torch.testing.assert_close(padded_logits, logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(padded_attention[..., :7], attention, atol=1e-5, rtol=1e-5)
+    assert (padded_attention[..., 7:] == 0).all()
+
+
+def test_cross_attention_rows_are_distributions_over_real_tokens() -> None:
+    model = _model()
+    src, src_mask, tgt_in = _batch()
+    with torch.no_grad():
+        _, attention = model(src, src_mask, tgt_in)
+        every = model.cross_attentions(src, src_mask, tgt_in)
+    assert every.shape == (3, 2, 2, 6, 7)  # (B, L, H, T, S)
+    torch.testing.assert_close(every.sum(-1), torch.ones(3, 2, 2, 6))
+    assert (every.masked_select(~src_mask[:, None, None, None]) == 0).all()
+    assert (every.masked_select(src_mask[:, None, None, None]) > 0).all()
+    torch.testing.assert_close(every[:, -1].mean(1), attention)  # align_layer -1, mean over heads
+    assert (attention.masked_select(~src_mask.unsqueeze(1)) == 0).all()
+    one_head = _model(align_layer=0, align_head=1)
+    with torch.no_grad():
+        _, head_attention = one_head(src, src_mask, tgt_in)
+        torch.testing.assert_close(head_attention, one_head.cross_attentions(src, src_mask, tgt_in)[:, 0, 1])
+
+
+@pytest.mark.parametrize(("pre_norm", "shared"), [(True, True), (False, False)])
+def test_gradients_reach_every_parameter(pre_norm: bool, shared: bool) -> None:
+    model = _model(pre_norm, share_embeddings=shared, tie_embeddings=shared).train()
+    src, src_mask, tgt_in = _batch()
+    logits, _ = model(src, src_mask, tgt_in)
+    F.cross_entropy(logits.flatten(0, 1), tgt_in.roll(-1, 1).flatten()).backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, f"no gradient reaches {name}"
+
+
+def test_fused_path_gives_the_same_logits() -> None:
+    model = _model()
+    src, src_mask, tgt_in = _batch()
+    with torch.no_grad():
+        logits, attention = model(src, src_mask, tgt_in)
+        model.need_attention = False
+        fused_logits, no_attention = model(src, src_mask, tgt_in)
+    assert attention is not None and no_attention is None
+    torch.testing.assert_close(fused_logits, logits, atol=1e-5, rtol=1e-5)
+
+
+def test_shared_and_tied_embeddings_are_one_parameter() -> None:
+    model = _model(share_embeddings=True, tie_embeddings=True)
+    assert model.src_embed.weight is model.tgt_embed.weight is model.generator.weight
+    separate = _model(share_embeddings=False, tie_embeddings=False)
+    assert separate.src_embed.weight is not separate.tgt_embed.weight
+    assert separate.generator.weight is not separate.tgt_embed.weight
+    assert separate.num_parameters() == model.num_parameters() + 2 * VOCAB * 32
+    cfg = TransformerConfig(name="tiny", d_model=32, heads=2, share_embeddings=True)
+    with pytest.raises(ValueError, match="share_embeddings"):
+        Transformer(cfg, VOCAB, VOCAB + 1, PAD)
+
+
+def test_bf16_autocast_on_cpu() -> None:
+    model = _model()
+    src, src_mask, tgt_in = _batch()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, attention = model(src, src_mask, tgt_in)
+        state = model.init_state(model.encode(src, src_mask))
+        _, _, state = model.step(tgt_in[:, 0], state)
+        log_probs, step_attention, state = model.step(tgt_in[:, 1], state)
+    assert logits.shape == (3, 6, VOCAB) and attention.shape == (3, 6, 7)
+    assert log_probs.dtype == torch.float32 and torch.isfinite(log_probs).all()
+    torch.testing.assert_close(step_attention.float().sum(-1), torch.ones(3))
+    torch.testing.assert_close(log_probs, logits[:, 1].float().log_softmax(-1), atol=0.1, rtol=0)
