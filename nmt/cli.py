@@ -1,8 +1,8 @@
 """The ``nmt`` command. Thin: parses arguments, calls the library, prints.
 
-    nmt train [HYDRA OVERRIDES]            train a model (see nmt/train.py)
-    nmt translate RUN_DIR ["sentence" ...]  translate arguments, --input FILE, or stdin
-    nmt evaluate RUN_DIR --split test       BLEU, chrF and TER with sacrebleu signatures
+nmt train [HYDRA OVERRIDES]            train a model (see nmt/train.py)
+nmt translate RUN_DIR ["sentence" ...]  translate arguments, --input FILE, or stdin
+nmt evaluate RUN_DIR --split test       BLEU, chrF and TER with sacrebleu signatures
 """
 
 from __future__ import annotations
@@ -38,17 +38,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nmt", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="nmt", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("train", help="train a model (Hydra overrides follow; `nmt train --help`)")
 
     translate = commands.add_parser("translate", help="translate sentences", epilog=NBEST_FORMAT)
     _add_model_arguments(translate)
     translate.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to translate")
-    translate.add_argument("--input", "-f", type=Path, help="file with one sentence per line (default: stdin)")
+    translate.add_argument(
+        "--input", "-f", type=Path, help="file with one sentence per line (default: stdin)"
+    )
     translate.add_argument("--output", "-o", type=Path, help="write translations here (default: stdout)")
     translate.add_argument("--nbest", type=int, default=1, help="write the n best translations of each line")
-    translate.add_argument("--align", type=Path, help="write each sentence's attention matrix here (JSON lines)")
+    translate.add_argument(
+        "--align", type=Path, help="write each sentence's attention matrix here (JSON lines)"
+    )
     translate.add_argument("--interactive", "-i", action="store_true", help="translate what you type")
     translate.set_defaults(func=run_translate)
 
@@ -62,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run directory written by `nmt train`")
+    parser.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="a run directory written by `nmt train`"
+    )
     parser.add_argument("--checkpoint", default="best", help="best, last, or a path to a .pt file")
     parser.add_argument("--beam", type=int, default=5, help="beam size (1: greedy)")
     parser.add_argument("--alpha", type=float, default=0.6, help="GNMT length penalty (0: none)")
@@ -97,8 +105,14 @@ def run_translate(args: argparse.Namespace) -> int:
 
 
 def _alignment_record(hyp) -> dict:
-    return {"source": hyp.source, "translation": hyp.text, "score": hyp.score, "src_tokens": hyp.src_tokens,
-            "tgt_tokens": hyp.tgt_tokens, "attention": [[round(w, 4) for w in row] for row in hyp.attention.tolist()]}
+    return {
+        "source": hyp.source,
+        "translation": hyp.text,
+        "score": hyp.score,
+        "src_tokens": hyp.src_tokens,
+        "tgt_tokens": hyp.tgt_tokens,
+        "attention": [[round(w, 4) for w in row] for row in hyp.attention.tolist()],
+    }
 
 
 def read_lines(path: Path | None) -> list[str]:
@@ -174,11 +188,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
     out_dir.mkdir(exist_ok=True)
     stem = f"{name}.beam{args.beam}"
     (out_dir / f"{stem}.txt").write_text("".join(f"{h}\n" for h in hyps), encoding="utf-8")
-    report = {"split": name, "sentences": len(hyps), "beam": args.beam, "alpha": args.alpha,
-              "checkpoint": args.checkpoint, "step": translator.run.step, **scores}
+    report = {
+        "split": name,
+        "sentences": len(hyps),
+        "beam": args.beam,
+        "alpha": args.alpha,
+        "checkpoint": args.checkpoint,
+        "step": translator.run.step,
+        **scores,
+    }
     (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     for metric, value in scores.items():
-        print(f"{metric.upper() if metric != 'chrf' else 'chrF'} = {value['score']:.2f}  {value['signature']}")
+        print(
+            f"{metric.upper() if metric != 'chrf' else 'chrF'} = {value['score']:.2f}  {value['signature']}"
+        )
     print(f"hypotheses: {out_dir / stem}.txt")
     return 0
 

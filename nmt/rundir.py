@@ -1,10 +1,10 @@
 """The run directory: everything needed to translate later lives in one folder.
 
-    config.yaml            resolved configuration of the run
-    spm.model              sentencepiece model (spm.src.model / spm.tgt.model when not joint)
-    best.pt, last.pt       checkpoints: best validation BLEU, and the latest (with optimizer state)
-    train.log              training log; tensorboard/ holds the TensorBoard events
-    hyps/                  hypotheses and scores written by `nmt evaluate`
+config.yaml            resolved configuration of the run
+spm.model              sentencepiece model (spm.src.model / spm.tgt.model when not joint)
+best.pt, last.pt       checkpoints: best validation BLEU, and the latest (with optimizer state)
+train.log              training log; tensorboard/ holds the TensorBoard events
+hyps/                  hypotheses and scores written by `nmt evaluate`
 """
 
 from __future__ import annotations

@@ -1,13 +1,12 @@
 """``nmt train`` and ``python -m nmt.train``: the Hydra application that trains one model.
 
-    nmt train                                   # defaults: configs/config.yaml
-    nmt train model=transformer data=multi30k_en_de trainer.max_minutes=20
-    nmt train --multirun model=rnn_bahdanau,rnn_noattn
+nmt train                                   # defaults: configs/config.yaml
+nmt train model=transformer data=multi30k_en_de trainer.max_minutes=20
+nmt train --multirun model=rnn_bahdanau,rnn_noattn
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -19,7 +18,6 @@ from nmt.config import register_configs
 from nmt.errors import NmtError
 
 CONFIG_DIR = Path(os.environ.get("NMT_CONFIG_DIR", Path(__file__).resolve().parents[1] / "configs"))
-log = logging.getLogger("nmt.train")
 
 register_configs()
 
@@ -32,7 +30,6 @@ def main(cfg: DictConfig) -> float | None:
     try:
         return train(cfg).get("bleu")
     except NmtError as e:
-        log.error("error: %s", e)
         print(f"nmt train: error: {e}", file=sys.stderr)
         sys.exit(1)
 

@@ -1,8 +1,8 @@
 """Translation with a trained run: strings in, strings with scores and alignments out.
 
-    translator = Translator.from_run("runs/tatoeba_en_fr/rnn_bahdanau")
-    best = translator.translate(["I love you."], beam=5)[0][0]
-    best.text, best.score, best.attention  # (target pieces + EOS) x (source pieces + EOS)
+translator = Translator.from_run("runs/tatoeba_en_fr/rnn_bahdanau")
+best = translator.translate(["I love you."], beam=5)[0][0]
+best.text, best.score, best.attention  # (target pieces + EOS) x (source pieces + EOS)
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def generate(
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         batch = make_batch([src_ids[i] for i in chunk]).to(device)
-        for i, hyps in zip(chunk, search(model, batch.src, batch.src_mask, beam=beam, nbest=nbest, alpha=alpha)):
+        for i, hyps in zip(
+            chunk, search(model, batch.src, batch.src_mask, beam=beam, nbest=nbest, alpha=alpha), strict=True
+        ):
             results[i] = hyps
     return results
 
@@ -66,7 +68,7 @@ class Translator:
         self.run, self.model = run, run.model
         self.device = next(self.model.parameters()).device
         self.dtype = autocast_dtype("auto", self.device, self.model.prefers_bf16_on_cpu)
-        self.max_src_tokens = int(run.cfg.model.get("max_len", 1024)) - 1
+        self.max_src_tokens = (self.model.max_positions or 1024) - 1  # room for EOS
 
     @classmethod
     def from_run(cls, run_dir: str, checkpoint: str = "best", device: str = "auto") -> Translator:
@@ -74,25 +76,36 @@ class Translator:
 
     @torch.inference_mode()
     def translate(
-        self, sentences: Sequence[str], *, beam: int = 5, nbest: int = 1, alpha: float = 0.6, batch_size: int = 32
+        self,
+        sentences: Sequence[str],
+        *,
+        beam: int = 5,
+        nbest: int = 1,
+        alpha: float = 0.6,
+        batch_size: int = 32,
     ) -> list[list[Translation]]:
         """The ``nbest`` best translations of every sentence, best first. Empty input gives empty output."""
         sources = [normalize(s) for s in sentences]
         ids = [self._encode(i, s) for i, s in enumerate(sources)]
         todo = [i for i, s in enumerate(sources) if s]
         with autocast(self.device, self.dtype):
-            found = generate(self.model, [ids[i] for i in todo], beam=beam, nbest=nbest, alpha=alpha,
-                             batch_size=batch_size)
+            found = generate(
+                self.model, [ids[i] for i in todo], beam=beam, nbest=nbest, alpha=alpha, batch_size=batch_size
+            )
         results = [[Translation(s, "", 0.0, 0.0, [], [], torch.zeros(0, 0))] for s in sentences]
-        for i, hyps in zip(todo, found):
+        for i, hyps in zip(todo, found, strict=True):
             results[i] = [self._translation(sentences[i], ids[i], h) for h in hyps]
         return results
 
     def _encode(self, index: int, sentence: str) -> list[int]:
         ids = self.run.src_vocab.encode([sentence])[0]
         if len(ids) > self.max_src_tokens:
-            log.warning("input %d has %d subwords; translating its first %d (the model's limit)", index + 1,
-                        len(ids), self.max_src_tokens)
+            log.warning(
+                "input %d has %d subwords; translating its first %d (the model's limit)",
+                index + 1,
+                len(ids),
+                self.max_src_tokens,
+            )
             ids = ids[: self.max_src_tokens]
         return ids
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,11 @@ DATA_DIR = Path(os.environ.get("NMT_DATA_DIR", REPO.parent / "shared" / "data"))
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
+# Every test (and every `nmt` process a test starts) reads corpora from the mirror and never
+# writes into the repository's data/ cache.
+os.environ["NMT_DATA_DIR"] = str(DATA_DIR)
+os.environ["NMT_CACHE_DIR"] = tempfile.mkdtemp(prefix="nmt-cache-")
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
@@ -22,18 +28,16 @@ def data_dir() -> Path:
     return DATA_DIR
 
 
-@pytest.fixture(autouse=True)
-def _data_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Every test reads corpora from the mirror and never writes into the repository's data/ cache."""
-    monkeypatch.setenv("NMT_DATA_DIR", str(DATA_DIR))
-    monkeypatch.setenv("NMT_CACHE_DIR", str(tmp_path / "cache"))
-
-
 MODEL_CONFIGS = sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml"))
 TINY_MODEL = {  # overrides that shrink each family to seconds of CPU time
     "rnn": ["model.emb_dim=16", "model.hidden_dim=32", "model.attn_dim=16"],
-    "transformer": ["model.d_model=32", "model.heads=2", "model.ffn_dim=64", "model.enc_layers=2",
-                    "model.dec_layers=2"],
+    "transformer": [
+        "model.d_model=32",
+        "model.heads=2",
+        "model.ffn_dim=64",
+        "model.enc_layers=2",
+        "model.dec_layers=2",
+    ],
 }
 
 

@@ -16,8 +16,13 @@ from conftest import TINY_MODEL
 from nmt.translate import Translator
 
 TINY_RUN = [
-    "data=multi30k_en_de", "model=rnn_bahdanau", "trainer=tiny", *TINY_MODEL["rnn"],
-    "data.train.max_pairs=300", "data.valid.max_pairs=40", "data.spm.vocab_size=400",
+    "data=multi30k_en_de",
+    "model=rnn_bahdanau",
+    "trainer=tiny",
+    *TINY_MODEL["rnn"],
+    "data.train.max_pairs=300",
+    "data.valid.max_pairs=40",
+    "data.spm.vocab_size=400",
 ]
 
 
@@ -61,9 +66,22 @@ def test_training_resumes_from_the_last_checkpoint(run_dir: Path, tmp_path: Path
 def test_translate_arguments_stdin_and_files_one_line_each(run_dir: Path, tmp_path: Path) -> None:
     out = nmt("translate", str(run_dir), "A man is walking.", "Two dogs play.").stdout.decode()
     assert len(out.splitlines()) == 2 and all(line.strip() for line in out.splitlines())
-    lines = ["A dog runs.", "", "  ", "Ein 🐕 läuft 🙂", "مرحبا بالعالم", "line\u2028separator", "x " * 2000, "end"]
+    lines = [
+        "A dog runs.",
+        "",
+        "  ",
+        "Ein 🐕 läuft 🙂",
+        "مرحبا بالعالم",
+        "line\u2028separator",
+        "x " * 2000,
+        "end",
+    ]
     text = "\n".join(lines) + "\n"
-    assert len(nmt("translate", str(run_dir), "--beam", "2", stdin=text.encode()).stdout.decode().split("\n")) - 1 == 8
+    assert (
+        len(nmt("translate", str(run_dir), "--beam", "2", stdin=text.encode()).stdout.decode().split("\n"))
+        - 1
+        == 8
+    )
     source = tmp_path / "in.txt"
     source.write_text(text)
     nmt("translate", str(run_dir), "--input", str(source), "--output", str(tmp_path / "out.txt"))
@@ -96,7 +114,9 @@ def test_unknown_config_key_is_named(tmp_path: Path) -> None:
 
 def test_missing_corpus_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.en"
-    result = nmt("train", *TINY_RUN, f"run_dir={tmp_path / 'run'}", f"data.train.src.path={missing}", check=False)
+    result = nmt(
+        "train", *TINY_RUN, f"run_dir={tmp_path / 'run'}", f"data.train.src.path={missing}", check=False
+    )
     assert_clean_error(result, "nowhere.en")
 
 

@@ -29,7 +29,9 @@ class Batch:
         return int((self.tgt_out != PAD).sum())
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(*(t.to(device, non_blocking=True) for t in (self.src, self.src_mask, self.tgt_in, self.tgt_out)))
+        return Batch(
+            *(t.to(device, non_blocking=True) for t in (self.src, self.src_mask, self.tgt_in, self.tgt_out))
+        )
 
 
 def pad(sequences: Sequence[Sequence[int]]) -> Tensor:
@@ -83,9 +85,13 @@ class TokenBatches:
         batches: list[list[int]] = []
         current: list[int] = []
         max_src = max_tgt = 0
-        for i, src_len, tgt_len in zip(order.tolist(), self.src_lengths[order].tolist(),
-                                       self.tgt_lengths[order].tolist()):
-            if current and (len(current) + 1) * (max(max_src, src_len) + max(max_tgt, tgt_len)) > self.batch_tokens:
+        for i, src_len, tgt_len in zip(
+            order.tolist(), self.src_lengths[order].tolist(), self.tgt_lengths[order].tolist(), strict=True
+        ):
+            if (
+                current
+                and (len(current) + 1) * (max(max_src, src_len) + max(max_tgt, tgt_len)) > self.batch_tokens
+            ):
                 batches.append(current)
                 current, max_src, max_tgt = [], 0, 0
             current.append(i)

@@ -57,7 +57,10 @@ def train_vocab(texts: Iterable[str], path: Path, cfg: SubwordConfig) -> None:
         input_sentence_size=cfg.input_sentence_size,
         shuffle_input_sentence=True,
         hard_vocab_limit=False,  # tiny corpora get the vocabulary they can support
-        pad_id=PAD, unk_id=UNK, bos_id=BOS, eos_id=EOS,
+        pad_id=PAD,
+        unk_id=UNK,
+        bos_id=BOS,
+        eos_id=EOS,
         num_threads=2,
         minloglevel=2,
     )

@@ -48,6 +48,9 @@ class EncoderDecoder(nn.Module, ABC):
         The prefix is never recomputed: everything needed from it lives in ``state``.
         """
 
+    max_positions: int | None = None
+    """The longest source or target sequence (EOS/BOS included) the model can take; None: no limit."""
+
     prefers_bf16_on_cpu: bool = False
     """Whether bf16 autocast speeds this model up on CPUs (``trainer.precision=auto``)."""
 

@@ -45,12 +45,18 @@ class RNNEncoderDecoder(EncoderDecoder):
         self.src_embed = nn.Embedding(src_vocab, emb, padding_idx=pad_id)
         self.tgt_embed = nn.Embedding(tgt_vocab, emb, padding_idx=pad_id)
         inner_dropout = cfg.dropout if cfg.enc_layers > 1 else 0.0
-        self.encoder = cell(emb, hid // 2, cfg.enc_layers, batch_first=True, bidirectional=True,
-                            dropout=inner_dropout)
+        self.encoder = cell(
+            emb, hid // 2, cfg.enc_layers, batch_first=True, bidirectional=True, dropout=inner_dropout
+        )
         self.bridge = nn.Linear(hid, hid)
         self.attention = Attention(cfg.attention, query_dim=hid, key_dim=hid, attn_dim=cfg.attn_dim)
-        self.decoder = cell(emb + hid, hid, cfg.dec_layers, batch_first=True,
-                            dropout=cfg.dropout if cfg.dec_layers > 1 else 0.0)
+        self.decoder = cell(
+            emb + hid,
+            hid,
+            cfg.dec_layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.dec_layers > 1 else 0.0,
+        )
         self.combine = nn.Linear(2 * hid if self.luong else 2 * hid + emb, hid)
         if cfg.tie_embeddings:
             self.readout = nn.Sequential(nn.Linear(hid, emb, bias=False), nn.Linear(emb, tgt_vocab))
@@ -62,8 +68,9 @@ class RNNEncoderDecoder(EncoderDecoder):
     def encode(self, src: Tensor, src_mask: Tensor) -> State:
         """src, src_mask (B, S) -> keys/values (B, S, H), mask (B, 1, S) and the summary s_0 (B, H)."""
         lengths = src_mask.sum(1).cpu()
-        packed = pack_padded_sequence(self.dropout(self.src_embed(src)), lengths, batch_first=True,
-                                      enforce_sorted=False)
+        packed = pack_padded_sequence(
+            self.dropout(self.src_embed(src)), lengths, batch_first=True, enforce_sorted=False
+        )
         outputs, final = self.encoder(packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.shape[1])
         final = final[0] if self.is_lstm else final  # (layers * 2, B, H/2)
@@ -86,14 +93,18 @@ class RNNEncoderDecoder(EncoderDecoder):
         hidden = state["hidden"].transpose(0, 1).contiguous()  # (L, B, H)
         rnn_state = (hidden, state["cell"].transpose(0, 1).contiguous()) if self.is_lstm else hidden
         if self.luong:
-            rnn_out, rnn_state = self.decoder(torch.cat([embedded, state["feed"]], -1).unsqueeze(1), rnn_state)
+            rnn_out, rnn_state = self.decoder(
+                torch.cat([embedded, state["feed"]], -1).unsqueeze(1), rnn_state
+            )
             context, weights = self.attention.attend(rnn_out, state["keys"], state["values"], state["mask"])
             output = torch.tanh(self.combine(torch.cat([context, rnn_out], -1))).squeeze(1)
         else:
             query = hidden[-1].unsqueeze(1)  # s_{i-1} of the top layer, (B, 1, H)
             context, weights = self.attention.attend(query, state["keys"], state["values"], state["mask"])
             rnn_out, rnn_state = self.decoder(torch.cat([embedded.unsqueeze(1), context], -1), rnn_state)
-            output = torch.tanh(self.combine(torch.cat([rnn_out, context, embedded.unsqueeze(1)], -1))).squeeze(1)
+            output = torch.tanh(
+                self.combine(torch.cat([rnn_out, context, embedded.unsqueeze(1)], -1))
+            ).squeeze(1)
         new = {**state, "feed": output}
         if self.is_lstm:
             rnn_state, new["cell"] = rnn_state[0], rnn_state[1].transpose(0, 1)

@@ -158,6 +158,7 @@ class Transformer(EncoderDecoder):
         if cfg.align_head is not None and not 0 <= cfg.align_head < cfg.heads:
             raise ValueError(f"model.align_head {cfg.align_head} is not one of {cfg.heads} heads")
         self.pad_id, self.pre_norm, self.dim = pad_id, cfg.pre_norm, cfg.d_model
+        self.max_positions = cfg.max_len
         self.align_layer, self.align_head = cfg.align_layer % cfg.dec_layers, cfg.align_head
 
         self.tgt_embed = nn.Embedding(tgt_vocab, cfg.d_model, padding_idx=pad_id)

@@ -63,8 +63,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ranks.barrier()
     src_vocab, tgt_vocab = load_or_train_vocabs(run_dir, cfg.data.spm, train_pairs)
     model = build_model(cfg.model, len(src_vocab), len(tgt_vocab), PAD).to(device)
-    log.info("%s: %s parameters, vocabularies %d/%d", cfg.model.name, f"{model.num_parameters():,}",
-             len(src_vocab), len(tgt_vocab))
+    log.info(
+        "%s: %s parameters, vocabularies %d/%d",
+        cfg.model.name,
+        f"{model.num_parameters():,}",
+        len(src_vocab),
+        len(tgt_vocab),
+    )
     trainer = Trainer(cfg, model, src_vocab, tgt_vocab, train_pairs, valid_pairs, device, ranks)
     with logging_redirect_tqdm():
         return trainer.fit()
@@ -91,13 +96,19 @@ class Trainer:
         self.valid_data = EncodedPairs.encode(valid_pairs, src_vocab, tgt_vocab)
         self.valid_refs = [tgt for _, tgt in valid_pairs]
         self.batches = TokenBatches(
-            [len(s) for s in self.train_data.src], [len(t) for t in self.train_data.tgt],
-            self.tc.batch_tokens, seed=cfg.seed, rank=ranks.rank, world=ranks.world,
+            [len(s) for s in self.train_data.src],
+            [len(t) for t in self.train_data.tgt],
+            self.tc.batch_tokens,
+            seed=cfg.seed,
+            rank=ranks.rank,
+            world=ranks.world,
         )
         self.dtype = autocast_dtype(self.tc.precision, device, model.prefers_bf16_on_cpu)
         self.ddp = DistributedDataParallel(model) if ranks.world > 1 else model
         self.optimizer = torch.optim.AdamW(
-            model.parameters(), lr=self.tc.lr, betas=tuple(self.tc.optimizer_betas),
+            model.parameters(),
+            lr=self.tc.lr,
+            betas=tuple(self.tc.optimizer_betas),
             weight_decay=self.tc.weight_decay,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_multiplier(self.tc))
@@ -110,8 +121,14 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict[str, float]:
         tc, scores = self.tc, {}
-        bar = tqdm(total=tc.max_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
-                   disable=not self.ranks.is_main)
+        bar = tqdm(
+            total=tc.max_steps,
+            initial=self.step,
+            desc="train",
+            unit="step",
+            dynamic_ncols=True,
+            disable=not self.ranks.is_main,
+        )
         window_loss = window_tokens = window_all_tokens = 0.0
         window_start = time.perf_counter()
         while not self._done():
@@ -147,8 +164,13 @@ class Trainer:
         self.model.need_attention = False
         with autocast(self.device, self.dtype):
             logits, _ = self.ddp(batch.src, batch.src_mask, batch.tgt_in)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
-                               label_smoothing=self.tc.label_smoothing, reduction="sum")
+        loss = F.cross_entropy(
+            logits.float().flatten(0, 1),
+            batch.tgt_out.flatten(),
+            ignore_index=PAD,
+            label_smoothing=self.tc.label_smoothing,
+            reduction="sum",
+        )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss / max(batch.num_tokens, 1)).backward()
         self.scaler.unscale_(self.optimizer)
@@ -180,11 +202,20 @@ class Trainer:
             hyp_text = self.tgt_vocab.decode([h[0].tokens for h in hyps])
             scores["bleu"] = sacrebleu.corpus_bleu(hyp_text, [self.valid_refs[:count]]).score
             improved = scores["bleu"] > self.best_bleu
-            self.best_bleu, self.stale = max(self.best_bleu, scores["bleu"]), 0 if improved else self.stale + 1
+            self.best_bleu, self.stale = (
+                max(self.best_bleu, scores["bleu"]),
+                0 if improved else self.stale + 1,
+            )
             for name, value in scores.items():
                 self.writer.add_scalar(f"valid/{name}", value, self.step)
-            log.info("validation at step %d: loss %.3f, ppl %.2f, BLEU %.2f%s", self.step, scores["loss"],
-                     scores["ppl"], scores["bleu"], " (best)" if improved else "")
+            log.info(
+                "validation at step %d: loss %.3f, ppl %.2f, BLEU %.2f%s",
+                self.step,
+                scores["loss"],
+                scores["ppl"],
+                scores["bleu"],
+                " (best)" if improved else "",
+            )
             self._save(improved)
         self.stale = int(self.ranks.all_reduce_sum(self.stale if self.ranks.is_main else 0, self.device))
         return scores
@@ -192,25 +223,41 @@ class Trainer:
     def valid_loss(self) -> float:
         """Mean token negative log-likelihood (no label smoothing) over the whole validation set."""
         total = tokens = 0.0
-        for indices in TokenBatches([len(s) for s in self.valid_data.src], [len(t) for t in self.valid_data.tgt],
-                                    self.tc.batch_tokens, shuffle=False):
+        for indices in TokenBatches(
+            [len(s) for s in self.valid_data.src],
+            [len(t) for t in self.valid_data.tgt],
+            self.tc.batch_tokens,
+            shuffle=False,
+        ):
             batch = self.valid_data.batch(indices).to(self.device)
             with autocast(self.device, self.dtype):
                 logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in)
-            total += F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD,
-                                     reduction="sum").item()
+            total += F.cross_entropy(
+                logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD, reduction="sum"
+            ).item()
             tokens += batch.num_tokens
         return total / max(tokens, 1)
 
     # ---------------------------------------------------------- checkpoints
     def _save(self, best: bool) -> None:
-        payload: dict[str, Any] = {"model": self.model.state_dict(), "step": self.step, "bleu": self.best_bleu}
+        payload: dict[str, Any] = {
+            "model": self.model.state_dict(),
+            "step": self.step,
+            "bleu": self.best_bleu,
+        }
         if best:
             save_checkpoint(self.run_dir / "best.pt", payload)
-        save_checkpoint(self.run_dir / "last.pt", {
-            **payload, "epoch": self.epoch, "stale": self.stale, "train_seconds": self.train_seconds,
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-        })
+        save_checkpoint(
+            self.run_dir / "last.pt",
+            {
+                **payload,
+                "epoch": self.epoch,
+                "stale": self.stale,
+                "train_seconds": self.train_seconds,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+            },
+        )
 
     def _resume(self) -> None:
         path = self.run_dir / "last.pt"
@@ -228,15 +275,24 @@ class Trainer:
     def _log_train(self, bar: tqdm, loss: float, tokens_per_second: float) -> None:
         lr = self.scheduler.get_last_lr()[0]
         postfix = {"loss": f"{loss:.3f}", "tok/s": f"{tokens_per_second:,.0f}", "lr": f"{lr:.1e}"}
-        if self.tc.max_minutes is not None:
-            postfix["left"] = f"{max(self.tc.max_minutes - self.train_seconds / 60, 0):.1f}min"
+        if self.tc.max_minutes is not None:  # the time budget decides the ETA: re-estimate the total
+            left = max(60 * self.tc.max_minutes - self.train_seconds, 0.0)
+            bar.total = min(
+                self.tc.max_steps, self.step + round(left * self.step / max(self.train_seconds, 1e-9))
+            )
         bar.set_postfix(postfix)
         if self.writer:
             self.writer.add_scalar("train/loss", loss, self.step)
             self.writer.add_scalar("train/lr", lr, self.step)
             self.writer.add_scalar("train/tokens_per_second", tokens_per_second, self.step)
-        step_log.info("step %d epoch %d loss %.3f lr %.2e %.0f tok/s", self.step, self.epoch, loss, lr,
-                      tokens_per_second)
+        step_log.info(
+            "step %d epoch %d loss %.3f lr %.2e %.0f tok/s",
+            self.step,
+            self.epoch,
+            loss,
+            lr,
+            tokens_per_second,
+        )
 
 
 def _log_to_file(path: Path) -> None:

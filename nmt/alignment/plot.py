@@ -1,0 +1,112 @@
+"""Attention heatmaps as PNG or SVG files, and an HTML page listing them.
+
+Figures are built with matplotlib's object API (``Figure`` rendered by the Agg/SVG canvases), never
+through pyplot: no display is needed and no figure stays registered after ``heatmap`` returns.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import quote
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from nmt.alignment.words import Matrix, as_array
+from nmt.errors import NmtError
+
+FORMATS = {".png": "png", ".svg": "svg"}
+MAX_ANNOTATED = 15  # weights are written in the cells when both sides have at most this many tokens
+CMAP = "Blues"
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>body {{ font-family: sans-serif; max-width: 70em; margin: auto }} img {{ max-width: 100% }}
+.source {{ color: #555 }} .translation {{ font-weight: bold }}</style>
+</head>
+<body>
+<h1>{title}</h1>
+{sections}
+</body>
+</html>
+"""
+_SECTION = """<section id="s{number}">
+<h2>{number}</h2>
+<p class="source">{source}</p>
+<p class="translation">{translation}</p>
+<img src="{image}" alt="attention of sentence {number}">
+</section>"""
+
+
+class IndexEntry(NamedTuple):
+    """One sentence pair of the HTML index and its image file (as ``heatmap`` returns it)."""
+
+    source: str
+    translation: str
+    image: str | Path
+
+
+def heatmap(
+    matrix: Matrix,
+    src_words: Sequence[str],
+    tgt_words: Sequence[str],
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Draw ``matrix`` (len(tgt_words), len(src_words)) to ``path`` (.png or .svg) and return the path.
+
+    Rows are target tokens (y axis, top to bottom), columns source tokens (x axis, labels on top,
+    rotated). The colour scale is fixed to [0, 1] so that figures compare; weights are written in
+    the cells of matrices up to MAX_ANNOTATED x MAX_ANNOTATED.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise NmtError(f"{path}: cannot write a {path.suffix or 'suffix-less'} image; use .png or .svg")
+    weights = as_array(matrix)
+    rows, cols = len(tgt_words), len(src_words)
+    if weights.shape != (rows, cols):
+        raise ValueError(f"matrix {weights.shape} does not match {rows} target x {cols} source tokens")
+    fig = Figure(figsize=(min(40.0, 2.5 + 0.45 * cols), min(40.0, 2.0 + 0.4 * rows)), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(weights, cmap=CMAP, vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
+    ax.xaxis.tick_top()
+    ax.set_xticks(range(cols), labels=src_words, rotation=60, ha="left", rotation_mode="anchor")
+    ax.set_yticks(range(rows), labels=tgt_words)
+    if rows <= MAX_ANNOTATED and cols <= MAX_ANNOTATED:
+        for (t, s), weight in np.ndenumerate(weights):
+            colour = "white" if weight > 0.6 else "black"
+            ax.text(s, t, f"{weight:.2f}", ha="center", va="center", fontsize=8, color=colour)
+    fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+    if title:
+        ax.set_title(title)
+    fig.savefig(path, format=FORMATS[path.suffix.lower()], dpi=100)
+    return path
+
+
+def write_html_index(items: Iterable[IndexEntry], out_dir: str | Path, title: str = "Attention") -> Path:
+    """Write ``out_dir/index.html``: every sentence pair (HTML-escaped) above its image; returns the path.
+
+    Image paths are file paths (absolute, or relative to the working directory, like the ones
+    ``heatmap`` returns); the page links them relative to ``out_dir``, so that a folder holding
+    the page and its images can be moved or served as it is.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sections = [
+        _SECTION.format(
+            number=number,
+            source=html.escape(source),
+            translation=html.escape(translation),
+            image=html.escape(quote(Path(os.path.relpath(image, out_dir)).as_posix())),
+        )
+        for number, (source, translation, image) in enumerate(items, 1)
+    ]
+    path = out_dir / "index.html"
+    path.write_text(_PAGE.format(title=html.escape(title), sections="\n".join(sections)), encoding="utf-8")
+    return path

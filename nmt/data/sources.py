@@ -1,0 +1,244 @@
+"""Reading the raw sentence pairs of one split: line-aligned text files, TSV files, or `datasets`.
+
+Corpus files are looked up locally first (the configured path, ``$NMT_DATA_DIR``, the data cache) and
+downloaded into the cache only when missing. Corpora without an official split are divided into
+train/valid/test by hashing the source sentence (`hash_part`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from nmt.config import DataConfig, FileConfig, HashSplitConfig, HubConfig, SplitConfig
+from nmt.data.clean import normalize
+from nmt.errors import NmtError
+
+logger = logging.getLogger(__name__)
+
+Pair = tuple[str, str]
+PARTS = ("train", "valid", "test")
+CHUNK = 1 << 20
+
+
+# ----------------------------------------------------------------- splits
+def load_split(data: DataConfig, split: str, cache_dir: str | Path) -> list[Pair]:
+    """The raw (source, target) pairs of ``split`` ("train", "valid" or "test").
+
+    Values are the lines as read, without their line ends; cleaning and normalisation come later.
+    ``hash_part`` keeps one hash-split part of the source, then ``max_pairs`` keeps the first pairs.
+    """
+    if split not in PARTS:
+        raise NmtError(f"unknown split {split!r} (expected train, valid or test)")
+    cfg: SplitConfig = getattr(data, split)
+    where = f"data.{split}"
+    pairs = _read_pairs(cfg, where, Path(cache_dir))
+    part = cfg.hash_part
+    if part is not None:
+        if part not in PARTS:
+            raise NmtError(f"{where}.hash_part is {part!r}; expected train, valid or test")
+        # a plain copy: reading attributes of an OmegaConf node once per line would be slow
+        fractions = HashSplitConfig(valid=data.hash_split.valid, test=data.hash_split.test)
+        pairs = (pair for pair in pairs if hash_part(pair[0], fractions) == part)
+    return list(islice(pairs, cfg.max_pairs))
+
+
+def hash_part(source: str, split: HashSplitConfig) -> str:
+    """The part ("train", "valid" or "test") a source sentence belongs to, from a stable hash.
+
+    The hash is taken over the normalised, lowercased sentence, so copies of one sentence that differ
+    only in case or spacing land in the same part and no test source occurs in training.
+    """
+    key = normalize(source).lower().encode("utf-8")
+    digest = hashlib.blake2b(key, digest_size=8).digest()
+    x = int.from_bytes(digest, "big") / 2**64
+    if x < split.valid:
+        return "valid"
+    if x < split.valid + split.test:
+        return "test"
+    return "train"
+
+
+def _read_pairs(cfg: SplitConfig, where: str, cache_dir: Path) -> Iterable[Pair]:
+    """The pairs of one split, read in the way its ``format`` says."""
+    if cfg.format == "text":
+        src = resolve_file(_needed(cfg, "src", where), cache_dir)
+        tgt = resolve_file(_needed(cfg, "tgt", where), cache_dir)
+        return _read_text(src, tgt)
+    if cfg.format == "tsv":
+        return _read_tsv(resolve_file(_needed(cfg, "tsv", where), cache_dir), list(cfg.columns))
+    if cfg.format == "hub":
+        return _read_hub(_needed(cfg, "hub", where))
+    raise NmtError(f"{where}.format is {cfg.format!r}; expected text, tsv or hub")
+
+
+def _needed(cfg: SplitConfig, key: str, where: str) -> Any:
+    """The sub-config ``key`` that the split's format needs."""
+    value = getattr(cfg, key)
+    if value is None:
+        raise NmtError(f"{where}.{key} is not set, but format {cfg.format!r} needs it")
+    return value
+
+
+# ----------------------------------------------------------------- readers
+def _read_lines(path: Path) -> Iterator[str]:
+    """The lines of a plain or gzipped UTF-8 file, without their line ends, read as a stream."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as lines:
+            for lineno, line in enumerate(lines, 1):
+                try:
+                    yield line.rstrip(b"\r\n").decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise NmtError(f"{path}:{lineno}: invalid UTF-8 ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise NmtError(f"could not read {path}: {e}") from e
+
+
+def _read_text(src: Path, tgt: Path) -> list[Pair]:
+    """Pairs from two line-aligned files."""
+    src_lines, tgt_lines = list(_read_lines(src)), list(_read_lines(tgt))
+    if len(src_lines) != len(tgt_lines):
+        raise NmtError(
+            f"line-aligned files differ in length: {src} has {len(src_lines)} lines, "
+            f"{tgt} has {len(tgt_lines)}"
+        )
+    return list(zip(src_lines, tgt_lines, strict=True))
+
+
+def _read_tsv(path: Path, columns: list[int]) -> Iterator[Pair]:
+    """Pairs from two columns (source, target) of a tab-separated file."""
+    if len(columns) != 2 or min(columns) < 0:
+        raise NmtError(f"tsv columns must be two column numbers (source, target), got {columns}")
+    src_col, tgt_col = columns
+    needed = max(columns) + 1
+    for lineno, line in enumerate(_read_lines(path), 1):
+        fields = line.split("\t")
+        if len(fields) < needed:
+            raise NmtError(
+                f"{path}:{lineno}: {len(fields)} tab-separated column(s), expected at least {needed}"
+            )
+        yield fields[src_col], fields[tgt_col]
+
+
+def _read_hub(hub: HubConfig) -> Iterator[Pair]:
+    """Pairs from a `datasets` dataset, ``src_field``/``tgt_field`` being dotted paths into each record."""
+    dataset = _load_dataset(hub)
+    for batch in dataset.iter(batch_size=10_000):
+        yield from zip(batch[hub.src_field], batch[hub.tgt_field], strict=True)
+
+
+def _load_dataset(hub: HubConfig) -> Any:
+    """The configured split of a `datasets` dataset, flattened to the two fields (named by dotted paths)."""
+    import datasets  # imported here: it takes a second, and only hub sources need it
+
+    name = f"dataset {hub.path!r}" + (f" ({hub.name})" if hub.name else "")
+    data_files = list(hub.data_files) if hub.data_files is not None else None
+    try:
+        dataset = datasets.load_dataset(hub.path, hub.name, split=hub.split, data_files=data_files)
+    except Exception as e:  # datasets raises many types: no internet, unknown name, bad files...
+        raise NmtError(f"could not load {name}, split {hub.split!r}: {type(e).__name__}: {e}") from e
+    dataset = dataset.flatten()
+    fields = [hub.src_field, hub.tgt_field]
+    missing = [f for f in fields if f not in dataset.column_names]
+    if missing:
+        raise NmtError(
+            f"{name} has no field {', '.join(missing)}; its fields: {', '.join(dataset.column_names)}"
+        )
+    return dataset.select_columns(fields)
+
+
+# ----------------------------------------------------------------- files and downloads
+def resolve_file(f: FileConfig, cache_dir: str | Path) -> Path:
+    """The local copy of a corpus file, downloading it into the cache when there is none.
+
+    Looks at the path itself (absolute, or relative to the working directory), then under
+    ``$NMT_DATA_DIR``, then under ``cache_dir``; then downloads ``f.url`` to ``cache_dir/path``.
+    """
+    path = Path(f.path).expanduser()
+    cached = Path(cache_dir) / path
+    candidates = [path]
+    if data_dir := os.environ.get("NMT_DATA_DIR"):
+        candidates.append(Path(data_dir) / path)
+    candidates.append(cached)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(c) for c in dict.fromkeys(candidates))
+    if not f.url:
+        raise NmtError(f"corpus file {f.path} not found (looked at {looked}) and no url is configured")
+    logger.info("%s not found locally (looked at %s): downloading it", f.path, looked)
+    return download(f.url, cached, f.sha256, f.member)
+
+
+def download(url: str, dest: str | Path, sha256: str | None = None, member: str | None = None) -> Path:
+    """Download ``url`` to ``dest``, atomically, checking its sha256 when given.
+
+    With ``member``, the download is a zip archive and ``dest`` receives that member of it.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _temp_beside(dest) as raw:
+        actual = _fetch(url, raw)
+        if sha256 is not None and actual != sha256.lower():
+            raise NmtError(f"checksum mismatch for {url}: expected sha256 {sha256}, got {actual}")
+        if member is None:
+            raw.replace(dest)
+        else:
+            with _temp_beside(dest) as extracted:
+                _extract(raw, member, extracted, url)
+                extracted.replace(dest)
+    return dest
+
+
+@contextmanager
+def _temp_beside(dest: Path) -> Iterator[Path]:
+    """A fresh temporary file in ``dest``'s folder, removed on exit unless it was renamed."""
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
+    temp = Path(name)
+    try:
+        yield temp
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _fetch(url: str, out: Path) -> str:
+    """Write what ``url`` serves to ``out``, with a progress bar; return its sha256."""
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, out.open("wb") as file:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1]) as bar:
+                while chunk := response.read(CHUNK):
+                    file.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+    except (OSError, ValueError, http.client.HTTPException) as e:
+        raise NmtError(f"could not download {url}: {e}") from e
+    return digest.hexdigest()
+
+
+def _extract(archive: Path, member: str, out: Path, url: str) -> None:
+    """Copy ``member`` of the zip ``archive`` (downloaded from ``url``) to ``out``."""
+    try:
+        with zipfile.ZipFile(archive) as zf, zf.open(member) as src, out.open("wb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
+    except zipfile.BadZipFile as e:
+        raise NmtError(f"{url} is not a zip archive ({e}), but a member {member!r} is configured") from e
+    except KeyError as e:
+        raise NmtError(f"the zip archive {url} has no member {member!r}") from e

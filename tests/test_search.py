@@ -1,0 +1,251 @@
+"""Greedy and beam search (nmt/search.py) on a deterministic toy model: no training needed."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+from torch import Tensor
+
+from nmt.models.base import EncoderDecoder, State
+from nmt.search import Hypothesis, length_penalty, search
+
+PAD, UNK, BOS, EOS = 0, 1, 2, 3
+
+
+class ToyModel(EncoderDecoder):
+    """Log-probs from fixed random tables: previous token, source length and an attention context.
+
+    Attention at step t after token y is softmax over real source positions of memory @ (q_t + E y),
+    so it depends on the path. State: memory (B, S, D), mask (B, S), source lengths (B,), step (B,).
+    """
+
+    def __init__(self, vocab: int = 12, dim: int = 8, seed: int = 0, eos_bias: float = 0.0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.pad_id, self.vocab, self.eos_bias = PAD, vocab, eos_bias
+        self.register_buffer("embed", torch.randn(vocab, dim, generator=g))
+        self.register_buffer("transition", 2 * torch.randn(vocab, vocab, generator=g))
+        self.register_buffer("by_length", torch.randn(16, vocab, generator=g))
+        self.register_buffer("queries", torch.randn(64, dim, generator=g))
+        self.register_buffer("readout", torch.randn(dim, vocab, generator=g))
+
+    def encode(self, src: Tensor, src_mask: Tensor) -> State:
+        return {"memory": self.embed[src], "mask": src_mask, "src_len": src_mask.sum(1)}
+
+    def init_state(self, encoded: State) -> State:
+        return {**encoded, "t": torch.zeros_like(encoded["src_len"])}
+
+    def step(self, tokens: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
+        query = self.queries[state["t"]] + self.embed[tokens]  # (B, D)
+        energy = torch.einsum("bsd,bd->bs", state["memory"], query)
+        attn = energy.masked_fill(~state["mask"], -math.inf).softmax(-1)
+        context = torch.einsum("bs,bsd->bd", attn, state["memory"])
+        logits = self.transition[tokens] + self.by_length[state["src_len"] % 16] + context @ self.readout
+        logits[:, EOS] += self.eos_bias
+        return logits.float().log_softmax(-1), attn, {**state, "t": state["t"] + 1}
+
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+        state, logits, attns = self.init_state(self.encode(src, src_mask)), [], []
+        for t in range(tgt_in.shape[1]):
+            logp, attn, state = self.step(tgt_in[:, t], state)
+            logits.append(logp)
+            attns.append(attn)
+        return torch.stack(logits, 1), torch.stack(attns, 1)
+
+
+def pad_batch(sources: list[list[int]], left: bool = False) -> tuple[Tensor, Tensor]:
+    width = max(map(len, sources))
+    src = torch.full((len(sources), width), PAD, dtype=torch.long)
+    for i, s in enumerate(sources):
+        if left:
+            src[i, width - len(s) :] = torch.tensor(s)
+        else:
+            src[i, : len(s)] = torch.tensor(s)
+    return src, src != PAD
+
+
+def teacher_force(
+    model: ToyModel, source: list[int], tokens: list[int]
+) -> tuple[float, Tensor, list[Tensor]]:
+    """Step the model alone on one unpadded source: log P(tokens + EOS) and the attention rows."""
+    src, mask = pad_batch([source])
+    state = model.init_state(model.encode(src, mask))
+    total, attns = 0.0, []
+    for prev, nxt in zip([BOS, *tokens], [*tokens, EOS], strict=True):
+        logp, attn, state = model.step(torch.tensor([prev]), state)
+        total += float(logp[0, nxt])
+        attns.append(attn[0])
+    return total, torch.stack(attns)
+
+
+def max_len_of(source: list[int], a: float = 1.5, b: int = 10) -> int:
+    return math.floor(a * len(source) + b)
+
+
+SOURCES = [[5, 6, 7, 3], [8, 9, 3], [4, 10, 11, 5, 6, 7, 3], [9, 3], [11, 4, 4, 8, 3]]
+
+
+@pytest.fixture
+def model() -> ToyModel:
+    return ToyModel(eos_bias=1.5).eval()
+
+
+def test_greedy_takes_the_argmax_at_every_step(model: ToyModel) -> None:
+    src, mask = pad_batch(SOURCES)
+    found = search(model, src, mask, beam=1, nbest=1, max_len_a=1.0, max_len_b=3)
+    for source, hyps in zip(SOURCES, found, strict=True):
+        assert len(hyps) == 1
+        # Replay greedily by hand on the unpadded source: argmax over all but PAD/BOS, EOS forced at max.
+        single, single_mask = pad_batch([source])
+        state, prev, tokens, total = model.init_state(model.encode(single, single_mask)), BOS, [], 0.0
+        limit = max_len_of(source, 1.0, 3)
+        for t in range(limit + 1):
+            logp, _, state = model.step(torch.tensor([prev]), state)
+            allowed = logp[0].clone()
+            allowed[[PAD, BOS]] = -math.inf
+            prev = EOS if t == limit else int(allowed.argmax())
+            total += float(logp[0, prev])
+            if prev == EOS:
+                break
+            tokens.append(prev)
+        assert hyps[0].tokens == tokens
+        assert hyps[0].log_prob == pytest.approx(total, abs=1e-5)
+        assert hyps[0].score == pytest.approx(total, abs=1e-5)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.5])
+@pytest.mark.parametrize("beam", [1, 3, 6])
+def test_scores_log_probs_attention_and_order(model: ToyModel, beam: int, alpha: float) -> None:
+    nbest = beam
+    src, mask = pad_batch(SOURCES)
+    found = search(model, src, mask, beam=beam, nbest=nbest, alpha=alpha, max_len_a=1.0, max_len_b=4)
+    assert len(found) == len(SOURCES)
+    for source, hyps in zip(SOURCES, found, strict=True):
+        assert 1 <= len(hyps) <= nbest
+        scores = [h.score for h in hyps]
+        assert scores == sorted(scores, reverse=True)
+        assert len({tuple(h.tokens) for h in hyps}) == len(hyps)  # distinct outputs
+        for h in hyps:
+            assert isinstance(h, Hypothesis)
+            assert len(h.tokens) <= max_len_of(source, 1.0, 4)
+            assert all(tok not in (PAD, BOS, EOS) for tok in h.tokens)
+            log_prob, attention = teacher_force(model, source, h.tokens)
+            assert h.log_prob == pytest.approx(log_prob, abs=1e-5)
+            assert h.score == pytest.approx(log_prob / length_penalty(len(h.tokens) + 1, alpha), abs=1e-5)
+            assert h.score == pytest.approx(log_prob / ((5 + len(h.tokens) + 1) / 6) ** alpha, abs=1e-5)
+            assert h.attention.shape == (len(h.tokens) + 1, len(source))
+            assert h.attention.dtype == torch.float32 and h.attention.device.type == "cpu"
+            torch.testing.assert_close(h.attention, attention, atol=1e-5, rtol=0)
+            torch.testing.assert_close(h.attention.sum(-1), torch.ones(len(h.tokens) + 1))
+
+
+@pytest.mark.parametrize("left", [False, True])
+@pytest.mark.parametrize(("beam", "nbest", "alpha"), [(1, 1, 0.0), (4, 2, 0.0), (5, 5, 1.0)])
+def test_batch_gives_the_same_hypotheses_as_each_sentence_alone(
+    model: ToyModel, beam: int, nbest: int, alpha: float, left: bool
+) -> None:
+    src, mask = pad_batch(SOURCES, left=left)
+    batched = search(model, src, mask, beam=beam, nbest=nbest, alpha=alpha)
+    for source, hyps in zip(SOURCES, batched, strict=True):
+        alone = search(model, *pad_batch([source]), beam=beam, nbest=nbest, alpha=alpha)[0]
+        assert [h.tokens for h in hyps] == [h.tokens for h in alone]
+        for h, g in zip(hyps, alone, strict=True):
+            assert h.score == pytest.approx(g.score, abs=1e-5)
+            assert h.log_prob == pytest.approx(g.log_prob, abs=1e-5)
+            torch.testing.assert_close(h.attention, g.attention, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_max_length_is_respected(beam: int) -> None:
+    model = ToyModel(eos_bias=-30.0).eval()  # EOS practically never wins: every output hits the limit
+    src, mask = pad_batch(SOURCES)
+    for a, b in [(0.5, 1), (1.0, 0), (0.0, 2)]:
+        found = search(model, src, mask, beam=beam, nbest=beam, max_len_a=a, max_len_b=b)
+        for source, hyps in zip(SOURCES, found, strict=True):
+            assert {len(h.tokens) for h in hyps} == {max_len_of(source, a, b)}
+            for h in hyps:  # the forced EOS is scored with the model's own EOS log-prob
+                assert h.log_prob == pytest.approx(teacher_force(model, source, h.tokens)[0], abs=1e-4)
+
+
+def test_zero_max_length_still_returns_a_hypothesis(model: ToyModel) -> None:
+    sources = SOURCES[:2]
+    src, mask = pad_batch(sources)
+    for beam in (1, 4):
+        found = search(model, src, mask, beam=beam, nbest=beam, max_len_a=0.0, max_len_b=0)
+        for source, hyps in zip(sources, found, strict=True):
+            assert len(hyps) == 1 and hyps[0].tokens == []  # the only output: EOS alone
+            assert hyps[0].attention.shape == (1, len(source))
+            assert hyps[0].log_prob == pytest.approx(teacher_force(model, source, [])[0], abs=1e-5)
+
+
+@pytest.mark.parametrize(("beam", "nbest"), [(0, 1), (1, 2), (3, 4), (3, 0)])
+def test_invalid_beam_or_nbest(model: ToyModel, beam: int, nbest: int) -> None:
+    with pytest.raises(ValueError, match=r"beam|nbest"):
+        search(model, *pad_batch(SOURCES), beam=beam, nbest=nbest)
+
+
+@pytest.mark.parametrize(("seed", "eos_bias"), [(0, -0.5), (0, 2.0), (5, 1.0)])
+@pytest.mark.parametrize("nbest", [1, 8])
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 3.0])
+def test_large_beam_finds_the_exact_nbest_of_the_whole_space(
+    alpha: float, nbest: int, seed: int, eos_bias: float
+) -> None:
+    """Vocab {PAD, UNK, BOS, EOS, 4, 5}, at most 3 tokens: 1 + 3 + 9 + 27 = 40 outputs, enumerated.
+
+    Also checks the stopping criterion: stopping as soon as the finished ones beat the active beams'
+    raw log-probability would be wrong with alpha > 0 (longer outputs get a larger length penalty), and
+    so would bounding an active beam's score with the penalty of the next length instead of the longest.
+    """
+    model = ToyModel(vocab=6, seed=seed, eos_bias=eos_bias).eval()
+    sources = [[4, 5, 3], [5, 3], [4, 4, 5, 5, 3]]
+    src, mask = pad_batch(sources)
+    found = search(model, src, mask, beam=32, nbest=nbest, alpha=alpha, max_len_a=0.0, max_len_b=3)
+    for source, hyps in zip(sources, found, strict=True):
+        space = [list(seq) for n in range(4) for seq in itertools.product([UNK, 4, 5], repeat=n)]
+        ranked = sorted(
+            (
+                (teacher_force(model, source, seq)[0] / length_penalty(len(seq) + 1, alpha), seq)
+                for seq in space
+            ),
+            key=lambda pair: pair[0],
+            reverse=True,
+        )
+        assert [h.tokens for h in hyps] == [seq for _, seq in ranked[:nbest]]
+        assert [h.score for h in hyps] == pytest.approx([score for score, _ in ranked[:nbest]], abs=1e-5)
+
+
+def test_rows_are_sentences_times_beams_with_one_step_call_per_position(model: ToyModel) -> None:
+    calls: list[int] = []
+    step = model.step
+
+    def counting_step(tokens: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
+        calls.append(tokens.shape[0])
+        return step(tokens, state)
+
+    model.step = counting_step  # type: ignore[method-assign]
+    src, mask = pad_batch(SOURCES)
+    found = search(model, src, mask, beam=4, nbest=2, max_len_a=1.0, max_len_b=2)
+    assert calls[0] == len(SOURCES) * 4
+    assert all(n % 4 == 0 for n in calls) and calls == sorted(calls, reverse=True)  # finished sentences leave
+    assert len(calls) <= max(max_len_of(s, 1.0, 2) for s in SOURCES) + 1
+    assert all(hyps for hyps in found)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_search_stops_once_nothing_can_beat_the_finished(beam: int) -> None:
+    """EOS is by far the likeliest first token: with alpha = 0 one step decides, whatever the limit."""
+    model = ToyModel(eos_bias=12.0).eval()
+    calls: list[int] = []
+    step = model.step
+
+    def counting_step(tokens: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
+        calls.append(tokens.shape[0])
+        return step(tokens, state)
+
+    model.step = counting_step  # type: ignore[method-assign]
+    found = search(model, *pad_batch(SOURCES), beam=beam, nbest=1, max_len_b=50)
+    assert [hyps[0].tokens for hyps in found] == [[]] * len(SOURCES)
+    assert len(calls) == 1
