@@ -15,7 +15,7 @@ TEXT ?= I love you.
 SPLIT ?= test
 BEAM ?= 5
 
-.PHONY: install train translate evaluate tensorboard test test-slow lint clean
+.PHONY: install train translate evaluate tensorboard bench test test-slow lint clean
 
 # --system-site-packages: a torch you installed yourself (e.g. a CUDA build) stays the one in use.
 $(BIN)/.installed: pyproject.toml
@@ -37,6 +37,9 @@ evaluate: install  ## BLEU, chrF and TER of RUN on SPLIT
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir runs
+
+bench: install  ## training tokens/s (fp32 vs bf16); decoding sentences/s of RUN, if trained
+	$(BIN)/python scripts/bench.py $(if $(wildcard $(RUN)/best.pt),--run $(RUN))
 
 test: install  ## the fast suite (what CI runs)
 	$(BIN)/python -m pytest -q

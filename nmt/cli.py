@@ -64,7 +64,41 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--src", type=Path, help="source file to translate instead of a split")
     evaluate.add_argument("--ref", type=Path, help="reference translations of --src")
     evaluate.set_defaults(func=run_evaluate)
+
+    align = commands.add_parser("align", help="show what a translation attends to")
+    _add_model_arguments(align)
+    align.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to translate and align")
+    align.add_argument("--input", "-f", type=Path, help="file with one sentence per line")
+    align.add_argument("--out", type=Path, help="heatmap of the (first) sentence: .png or .svg")
+    align.add_argument(
+        "--out-dir", type=Path, help="one heatmap per sentence, index.html, JSON and NPZ dumps"
+    )
+    align.add_argument("--format", choices=("png", "svg"), default="png", help="image format for --out-dir")
+    align.add_argument("--subwords", action="store_true", help="show sentencepiece pieces, not words")
+    align.add_argument("--no-clitics", action="store_true", help="keep elided clitics (t'aime) as one word")
+    align.add_argument("--punctuation", action="store_true", help="detach trailing punctuation from words")
+    _add_attention_arguments(align)
+    align.set_defaults(func=run_align)
+
+    aer = commands.add_parser("aer", help="alignment error rate of forced-decoding attention vs gold links")
+    _add_model_arguments(aer)
+    aer.add_argument("--src", type=Path, required=True, help="source sentences, whitespace-tokenized")
+    aer.add_argument("--tgt", type=Path, required=True, help="target sentences, whitespace-tokenized")
+    aer.add_argument(
+        "--gold", type=Path, required=True, help="gold links: i-j (sure) / ipj (possible) per line"
+    )
+    aer.add_argument("--one-based", action="store_true", help="gold indices start at 1 (default 0)")
+    aer.add_argument("--method", choices=("argmax", "threshold"), default="argmax")
+    aer.add_argument(
+        "--threshold", type=float, default=0.5, help="weight a link needs with --method threshold"
+    )
+    aer.set_defaults(func=run_aer)
     return parser
+
+
+def _add_attention_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--layer", type=int, help="Transformer: decoder layer whose cross-attention to show")
+    parser.add_argument("--head", type=int, help="Transformer: one head (default: the mean of the heads)")
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -163,6 +197,103 @@ class _open_output:
     def __exit__(self, *exc: object) -> None:
         if self.path is not None:
             self.file.close()
+
+
+# -------------------------------------------------------------------- align
+def run_align(args: argparse.Namespace) -> int:
+    from nmt.alignment.dump import record, write_jsonl, write_npz
+    from nmt.alignment.plot import IndexEntry, heatmap, write_html_index
+    from nmt.alignment.words import WordAlignment, word_alignment
+    from nmt.translate import Translator
+
+    translator = Translator.from_run(args.run_dir, args.checkpoint, args.device)
+    _select_attention(translator, args.layer, args.head)
+    lines = args.sentences or read_lines(args.input)
+    if not lines:
+        raise NmtError("nothing to align: give sentences or --input FILE")
+    best = [
+        n[0]
+        for n in translator.translate(lines, beam=args.beam, alpha=args.alpha, batch_size=args.batch_size)
+    ]
+    tables = [
+        WordAlignment(h.src_tokens, h.tgt_tokens, h.attention.numpy())
+        if args.subwords
+        else word_alignment(h, clitics=not args.no_clitics, punctuation=args.punctuation)
+        for h in best
+    ]
+    for hyp, table in zip(best, tables, strict=True):
+        print(f"{hyp.source}\n{hyp.text}\n{format_table(table)}\n")
+    if args.out:
+        print(f"heatmap: {heatmap(tables[0].matrix, tables[0].src_words, tables[0].tgt_words, args.out)}")
+    if args.out_dir:
+        images = [
+            heatmap(t.matrix, t.src_words, t.tgt_words, args.out_dir / f"{i:04d}.{args.format}")
+            for i, t in enumerate(tables, 1)
+        ]
+        records = [record(h, clitics=not args.no_clitics, punctuation=args.punctuation) for h in best]
+        write_jsonl(records, args.out_dir / "alignments.jsonl")
+        write_npz(records, args.out_dir / "alignments.npz")
+        entries = [IndexEntry(h.source, h.text, image) for h, image in zip(best, images, strict=True)]
+        print(f"index: {write_html_index(entries, args.out_dir)}")
+    return 0
+
+
+def format_table(table) -> str:
+    """A word alignment as text: one row per target word, one column per source word."""
+    width = max(6, *(len(w) + 1 for w in table.src_words))
+    first = max(len(w) for w in table.tgt_words) + 2 if table.tgt_words else 2
+    lines = [" " * first + "".join(w.rjust(width) for w in table.src_words)]
+    for word, row in zip(table.tgt_words, table.matrix, strict=True):
+        lines.append(word.ljust(first) + "".join(f"{w:.2f}".rjust(width) for w in row))
+    return "\n".join(lines)
+
+
+def _select_attention(translator, layer: int | None, head: int | None) -> None:
+    """Point a Transformer's alignment at one decoder layer / head."""
+    if layer is None and head is None:
+        return
+    model = translator.model
+    if not hasattr(model, "align_layer"):
+        raise NmtError("--layer and --head choose among a Transformer's attention maps; this run has one")
+    if layer is not None:
+        if not -len(model.decoder) <= layer < len(model.decoder):
+            raise NmtError(f"--layer {layer}: the model has {len(model.decoder)} decoder layers")
+        model.align_layer = layer % len(model.decoder)
+    if head is not None:
+        if not 0 <= head < model.decoder[0].cross_attn.heads:
+            raise NmtError(f"--head {head}: the model has {model.decoder[0].cross_attn.heads} heads")
+        model.align_head = head
+
+
+# ---------------------------------------------------------------------- aer
+def run_aer(args: argparse.Namespace) -> int:
+    from nmt.alignment.aer import read_gold
+    from nmt.alignment.score import aer_grid
+    from nmt.rundir import load_run
+    from nmt.training.runtime import resolve_device
+
+    sources, targets = read_lines(args.src), read_lines(args.tgt)
+    gold = read_gold(args.gold, one_based=args.one_based)
+    if not len(sources) == len(targets) == len(gold):
+        raise NmtError(
+            f"{args.src}, {args.tgt} and {args.gold} have {len(sources)}, {len(targets)}, {len(gold)} lines"
+        )
+    run = load_run(args.run_dir, args.checkpoint, resolve_device(args.device))
+    rows = aer_grid(run, sources, targets, gold, args.method, args.threshold)
+    best = min(rows, key=lambda r: r["aer"])
+    print("| layer | head | shifted | AER |\n|---:|---:|:---:|---:|")
+    for row in rows:
+        shifted, mark = "yes" if row["shifted"] else "no", " (best)" if row is best else ""
+        print(f"| {row['layer']} | {row['head']} | {shifted} | {row['aer']:.3f}{mark} |")
+    report = {
+        "gold": str(args.gold),
+        "method": args.method,
+        "threshold": args.threshold,
+        "best": best,
+        "rows": rows,
+    }
+    (args.run_dir / "aer.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
 
 
 # ----------------------------------------------------------------- evaluate

@@ -142,7 +142,7 @@ class TrainerConfig:
     schedule: str = "constant"  # constant | inverse_sqrt | cosine (to max_steps)
     warmup_steps: int = 0
     weight_decay: float = 0.0
-    clip_norm: float = 1.0
+    clip_norm: float = 1.0  # 0: no clipping
     label_smoothing: float = 0.1
     precision: str = "auto"  # auto (bf16 where supported) | fp32 | bf16 | fp16 (CUDA)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
@@ -150,6 +150,7 @@ class TrainerConfig:
     log_every: int = 50
     valid_every: int = 1000
     valid_bleu_sentences: int = 500  # 0: the whole validation set
+    attention_images: int = 4  # heatmaps of the first N validation sentences in TensorBoard
     patience: int | None = None  # stop after this many validations without a better BLEU
     resume: bool = True  # continue from last.pt when the run directory has one
 

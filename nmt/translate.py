@@ -16,13 +16,13 @@ from torch import Tensor
 
 from nmt.data.batching import make_batch
 from nmt.data.clean import normalize
+from nmt.data.vocab import EOS_PIECE
 from nmt.models import EncoderDecoder
 from nmt.rundir import Run, load_run
 from nmt.search import Hypothesis, search
 from nmt.training.runtime import autocast, autocast_dtype, resolve_device
 
 log = logging.getLogger(__name__)
-EOS_PIECE = "</s>"
 
 
 def generate(

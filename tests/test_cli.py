@@ -58,6 +58,18 @@ def test_training_writes_a_complete_run_directory(run_dir: Path) -> None:
     assert "validation at step 30" in log and "300 training pairs" in log
 
 
+def test_training_logs_attention_heatmaps_to_tensorboard(run_dir: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0}).Reload()
+    assert "attention/0" in events.Tags()["images"]
+    image = events.Images("attention/0")[-1]
+    assert image.encoded_image_string.startswith(b"\x89PNG") and image.width > 50
+    assert {"valid/bleu", "valid/loss", "train/loss", "train/tokens_per_second"} <= set(
+        events.Tags()["scalars"]
+    )
+
+
 def test_training_resumes_from_the_last_checkpoint(run_dir: Path, tmp_path: Path) -> None:
     result = nmt("train", *TINY_RUN, f"run_dir={run_dir}", "trainer.max_steps=35")
     assert "resumed from" in (run_dir / "train.log").read_text(), result.stderr.decode()
@@ -66,28 +78,18 @@ def test_training_resumes_from_the_last_checkpoint(run_dir: Path, tmp_path: Path
 def test_translate_arguments_stdin_and_files_one_line_each(run_dir: Path, tmp_path: Path) -> None:
     out = nmt("translate", str(run_dir), "A man is walking.", "Two dogs play.").stdout.decode()
     assert len(out.splitlines()) == 2 and all(line.strip() for line in out.splitlines())
-    lines = [
-        "A dog runs.",
-        "",
-        "  ",
-        "Ein 🐕 läuft 🙂",
-        "مرحبا بالعالم",
-        "line\u2028separator",
-        "x " * 2000,
-        "end",
-    ]
-    text = "\n".join(lines) + "\n"
-    assert (
-        len(nmt("translate", str(run_dir), "--beam", "2", stdin=text.encode()).stdout.decode().split("\n"))
-        - 1
-        == 8
-    )
+    lines = ["A dog runs.", "", "  ", "Ein 🐕 läuft 🙂", "مرحبا بالعالم", "line\u2028separator", "end"]
+    stdin = ("\n".join(lines) + "\n").encode()
+    assert nmt("translate", str(run_dir), "--beam", "2", stdin=stdin).stdout.decode().count("\n") == 7
     source = tmp_path / "in.txt"
-    source.write_text(text)
-    nmt("translate", str(run_dir), "--input", str(source), "--output", str(tmp_path / "out.txt"))
-    translations = (tmp_path / "out.txt").read_text().split("\n")[:-1]
+    source.write_text("\n".join([*lines, "word " * 2000]) + "\n")
+    result = nmt(
+        "translate", str(run_dir), "--beam", "1", "--input", str(source), "--output", str(tmp_path / "out")
+    )
+    translations = (tmp_path / "out").read_text().split("\n")[:-1]
     assert len(translations) == 8
     assert translations[1] == "" and translations[2] == ""
+    assert "translating its first" in result.stderr.decode()  # the over-long line is cut, with a warning
 
 
 def test_reloaded_checkpoint_translates_like_the_command_line(run_dir: Path) -> None:
@@ -105,6 +107,47 @@ def test_evaluate_prints_scores_with_signatures_and_writes_hypotheses(run_dir: P
     assert len(hyps) == 40
     scores = json.loads((run_dir / "hyps" / "valid.beam1.json").read_text())
     assert scores["sentences"] == 40 and {"bleu", "chrf", "ter"} <= scores.keys()
+
+
+def test_the_transformer_trains_and_translates_through_the_same_commands(tmp_path: Path) -> None:
+    run = tmp_path / "transformer"
+    overrides = [o.replace("rnn_bahdanau", "transformer") for o in TINY_RUN if not o.startswith("model.")]
+    nmt("train", *overrides, *TINY_MODEL["transformer"], "trainer.max_steps=10", f"run_dir={run}")
+    out = nmt("translate", str(run), "--beam", "2", stdin=b"A dog runs.\n\nTwo men.\n").stdout.decode()
+    assert out.count("\n") == 3 and out.split("\n")[1] == ""
+
+
+def test_align_prints_the_word_table_and_draws_heatmaps(run_dir: Path, tmp_path: Path) -> None:
+    out = nmt("align", str(run_dir), "A man is walking.", "--out", str(tmp_path / "a.svg")).stdout.decode()
+    assert "A man is walking." in out and "walking." in out.splitlines()[2]  # the source words head the table
+    assert (tmp_path / "a.svg").read_text().lstrip().startswith("<?xml")
+    source = tmp_path / "in.txt"
+    source.write_text("A dog runs.\nTwo men talk.\n")
+    nmt("align", str(run_dir), "--input", str(source), "--out-dir", str(tmp_path / "html"))
+    assert sorted(p.name for p in (tmp_path / "html").iterdir()) == [
+        "0001.png",
+        "0002.png",
+        "alignments.jsonl",
+        "alignments.npz",
+        "index.html",
+    ]
+    assert "Two men talk." in (tmp_path / "html" / "index.html").read_text()
+
+
+def test_aer_scores_forced_attention_against_gold_links(run_dir: Path, data_dir: Path) -> None:
+    gold = data_dir / "alignments/en-fr/normalized"
+    files = [
+        "--src",
+        str(gold / "trial.en"),
+        "--tgt",
+        str(gold / "trial.fr"),
+        "--gold",
+        str(gold / "trial.gold.0based.txt"),
+    ]
+    out = nmt("aer", str(run_dir), *files).stdout.decode()
+    report = json.loads((run_dir / "aer.json").read_text())
+    assert len(report["rows"]) == 1 and 0.0 <= report["best"]["aer"] <= 1.0  # an RNN has one attention map
+    assert f"{report['best']['aer']:.3f} (best)" in out
 
 
 # ---------------------------------------------------------------- bad input

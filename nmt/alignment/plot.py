@@ -52,22 +52,15 @@ class IndexEntry(NamedTuple):
     image: str | Path
 
 
-def heatmap(
-    matrix: Matrix,
-    src_words: Sequence[str],
-    tgt_words: Sequence[str],
-    path: str | Path,
-    title: str | None = None,
-) -> Path:
-    """Draw ``matrix`` (len(tgt_words), len(src_words)) to ``path`` (.png or .svg) and return the path.
+def heatmap_figure(
+    matrix: Matrix, src_words: Sequence[str], tgt_words: Sequence[str], title: str | None = None
+) -> Figure:
+    """A figure of ``matrix`` (len(tgt_words), len(src_words)).
 
     Rows are target tokens (y axis, top to bottom), columns source tokens (x axis, labels on top,
     rotated). The colour scale is fixed to [0, 1] so that figures compare; weights are written in
     the cells of matrices up to MAX_ANNOTATED x MAX_ANNOTATED.
     """
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise NmtError(f"{path}: cannot write a {path.suffix or 'suffix-less'} image; use .png or .svg")
     weights = as_array(matrix)
     rows, cols = len(tgt_words), len(src_words)
     if weights.shape != (rows, cols):
@@ -85,7 +78,24 @@ def heatmap(
     fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
     if title:
         ax.set_title(title)
-    fig.savefig(path, format=FORMATS[path.suffix.lower()], dpi=100)
+    return fig
+
+
+def heatmap(
+    matrix: Matrix,
+    src_words: Sequence[str],
+    tgt_words: Sequence[str],
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Draw ``heatmap_figure(...)`` to ``path`` (.png or .svg) and return the path."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise NmtError(f"{path}: cannot write a {path.suffix or 'suffix-less'} image; use .png or .svg")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    heatmap_figure(matrix, src_words, tgt_words, title).savefig(
+        path, format=FORMATS[path.suffix.lower()], dpi=100
+    )
     return path
 
 

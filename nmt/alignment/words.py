@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
+from nmt.data.vocab import EOS_PIECE
+
 if TYPE_CHECKING:
     from nmt.translate import Translation
 
 WORD_START = "▁"
-EOS_PIECE = "</s>"
 CLITICS = ("qu", "c", "d", "j", "l", "m", "n", "s", "t")
 """Elided French/Italian clitics, written before an apostrophe (' or ’) at the start of a word."""
 APOSTROPHES = "'’"

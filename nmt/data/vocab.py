@@ -14,6 +14,7 @@ import sentencepiece as spm
 from nmt.config import SubwordConfig
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
+EOS_PIECE = "</s>"  # how EOS is shown beside subword pieces (alignment matrices)
 log = logging.getLogger(__name__)
 
 

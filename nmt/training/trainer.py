@@ -22,11 +22,14 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from nmt.alignment.plot import heatmap_figure
+from nmt.alignment.words import words_from_pieces
 from nmt.data.batching import Batch, TokenBatches
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
-from nmt.data.vocab import PAD, Vocab, load_or_train_vocabs
+from nmt.data.vocab import EOS_PIECE, PAD, Vocab, load_or_train_vocabs
 from nmt.models import EncoderDecoder, build_model
 from nmt.rundir import save_checkpoint
+from nmt.search import Hypothesis
 from nmt.training.runtime import (
     Distributed,
     autocast,
@@ -91,7 +94,7 @@ class Trainer:
     ) -> None:
         self.cfg, self.tc, self.device, self.ranks = cfg, cfg.trainer, device, ranks
         self.run_dir = Path(cfg.run_dir)
-        self.model, self.tgt_vocab = model, tgt_vocab
+        self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
         self.train_data = EncodedPairs.encode(train_pairs, src_vocab, tgt_vocab)
         self.valid_data = EncodedPairs.encode(valid_pairs, src_vocab, tgt_vocab)
         self.valid_refs = [tgt for _, tgt in valid_pairs]
@@ -174,7 +177,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss / max(batch.num_tokens, 1)).backward()
         self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.clip_norm)
+        if self.tc.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -208,6 +212,7 @@ class Trainer:
             )
             for name, value in scores.items():
                 self.writer.add_scalar(f"valid/{name}", value, self.step)
+            self._log_attention(hyps[: self.tc.attention_images])
             log.info(
                 "validation at step %d: loss %.3f, ppl %.2f, BLEU %.2f%s",
                 self.step,
@@ -237,6 +242,15 @@ class Trainer:
             ).item()
             tokens += batch.num_tokens
         return total / max(tokens, 1)
+
+    def _log_attention(self, hyps: list[list[Hypothesis]]) -> None:
+        """Word-level heatmaps of the first validation sentences, to watch alignments form."""
+        for i, (nbest, src) in enumerate(zip(hyps, self.valid_data.src, strict=False)):
+            src_pieces = [*self.src_vocab.pieces(src), EOS_PIECE]
+            tgt_pieces = [*self.tgt_vocab.pieces(nbest[0].tokens), EOS_PIECE]
+            table = words_from_pieces(nbest[0].attention, src_pieces, tgt_pieces)
+            figure = heatmap_figure(table.matrix, table.src_words, table.tgt_words)
+            self.writer.add_figure(f"attention/{i}", figure, self.step)
 
     # ---------------------------------------------------------- checkpoints
     def _save(self, best: bool) -> None:

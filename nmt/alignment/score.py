@@ -1,0 +1,41 @@
+"""AER of a trained run against gold word alignments, for every attention map the model has.
+
+RNNs have one map. For a Transformer every decoder layer is scored with its heads averaged and
+with each head alone, both as read and shifted one step later (Chen et al. 2020: the attention
+of the step that consumes target word t, rather than the one that predicts it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nmt.alignment.aer import Links, aer, hard_alignment, merge_to_words, shift_attention
+from nmt.alignment.force import forced_attention
+from nmt.rundir import Run
+
+
+def aer_grid(
+    run: Run,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    gold: Sequence[tuple[Links, Links]],
+    method: str = "argmax",
+    threshold: float = 0.5,
+) -> list[dict]:
+    """One row per (layer, head or "mean", shifted): its AER over the whitespace-tokenized pairs."""
+    forced = forced_attention(run, sources, targets)
+    layers, heads = forced[0][2].shape[:2]
+    transformer = hasattr(run.model, "cross_attentions")
+    rows = []
+    for layer in range(layers):
+        for head in ["mean", *range(heads)] if heads > 1 else ["mean"]:
+            for shifted in (False, True) if transformer else (False,):
+                predicted = []
+                for (src_pieces, tgt_pieces, maps), src, tgt in zip(forced, sources, targets, strict=True):
+                    matrix = maps[layer].mean(0) if head == "mean" else maps[layer, head]
+                    if shifted:
+                        matrix, tgt_pieces = shift_attention(matrix), tgt_pieces[:-1]
+                    words = merge_to_words(matrix, src_pieces, tgt_pieces, src.split(), tgt.split())
+                    predicted.append(hard_alignment(words, method, threshold))
+                rows.append({"layer": layer, "head": head, "shifted": shifted, "aer": aer(predicted, gold)})
+    return rows
