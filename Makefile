@@ -15,7 +15,7 @@ TEXT ?= I love you.
 SPLIT ?= test
 BEAM ?= 5
 
-.PHONY: install train translate evaluate tensorboard bench test test-slow lint clean
+.PHONY: install train translate evaluate demo tensorboard bench test test-slow lint clean
 
 # --system-site-packages: a torch you installed yourself (e.g. a CUDA build) stays the one in use.
 $(BIN)/.installed: pyproject.toml
@@ -34,6 +34,10 @@ translate: install  ## translate TEXT with the run RUN
 
 evaluate: install  ## BLEU, chrF and TER of RUN on SPLIT
 	$(BIN)/nmt evaluate $(RUN) --split $(SPLIT) --beam $(BEAM)
+
+demo: install  ## the textbook example: align TEXT with the default run (trained first if missing)
+	@test -f $(RUN)/best.pt || $(MAKE) train
+	$(BIN)/nmt align $(RUN) "$(TEXT)" --beam $(BEAM) --punctuation --out data/results/i_love_you.png
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir runs

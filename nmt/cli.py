@@ -132,21 +132,10 @@ def run_translate(args: argparse.Namespace) -> int:
                 text = _one_line(hyp.text)
                 out.write(f"{number}\t{hyp.score:.4f}\t{text}\n" if args.nbest > 1 else f"{text}\n")
     if args.align:
-        with args.align.open("w", encoding="utf-8") as out:
-            for nbest in results:
-                out.write(json.dumps(_alignment_record(nbest[0]), ensure_ascii=False) + "\n")
+        from nmt.alignment.dump import record, write_jsonl
+
+        write_jsonl((record(nbest[0]) for nbest in results), args.align)
     return 0
-
-
-def _alignment_record(hyp) -> dict:
-    return {
-        "source": hyp.source,
-        "translation": hyp.text,
-        "score": hyp.score,
-        "src_tokens": hyp.src_tokens,
-        "tgt_tokens": hyp.tgt_tokens,
-        "attention": [[round(w, 4) for w in row] for row in hyp.attention.tolist()],
-    }
 
 
 def read_lines(path: Path | None) -> list[str]:

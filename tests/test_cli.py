@@ -83,11 +83,21 @@ def test_translate_arguments_stdin_and_files_one_line_each(run_dir: Path, tmp_pa
     assert nmt("translate", str(run_dir), "--beam", "2", stdin=stdin).stdout.decode().count("\n") == 7
     source = tmp_path / "in.txt"
     source.write_text("\n".join([*lines, "word " * 2000]) + "\n")
-    result = nmt(
-        "translate", str(run_dir), "--beam", "1", "--input", str(source), "--output", str(tmp_path / "out")
-    )
+    options = [
+        "--beam",
+        "1",
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "out"),
+        "--align",
+        str(tmp_path / "al"),
+    ]
+    result = nmt("translate", str(run_dir), *options)
     translations = (tmp_path / "out").read_text().split("\n")[:-1]
     assert len(translations) == 8
+    records = [json.loads(line) for line in (tmp_path / "al").read_text().splitlines()]
+    assert len(records) == 8 and records[1]["tgt_words"] == []
     assert translations[1] == "" and translations[2] == ""
     assert "translating its first" in result.stderr.decode()  # the over-long line is cut, with a warning
 

@@ -14,6 +14,7 @@ from nmt.config import SubwordConfig
 from nmt.data.batching import make_batch
 from nmt.data.vocab import PAD, load_or_train_vocabs
 from nmt.models import build_model
+from nmt.search import length_penalty, search
 
 
 def _random_batch(vocab: int = 40, batch: int = 3):
@@ -95,3 +96,22 @@ def test_a_few_steps_on_real_pairs_lower_the_loss(name: str, real_pairs) -> None
     with torch.no_grad():
         after = sum(loss_of(b).item() for b in batches)
     assert after < 0.9 * before, f"{name}: loss {before / 4:.3f} -> {after / 4:.3f}"
+
+
+@pytest.mark.parametrize("name", MODEL_CONFIGS)
+def test_beam_search_scores_are_the_models_own_log_probabilities(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(name), 40, 40, PAD).eval()
+    batch = _random_batch()
+    options = {"beam": 3, "nbest": 3, "alpha": 0.6, "max_len_a": 0.0, "max_len_b": 6}
+    for i, nbest in enumerate(search(model, batch.src, batch.src_mask, **options)):
+        assert [h.score for h in nbest] == sorted((h.score for h in nbest), reverse=True)
+        real = batch.src_mask[i : i + 1]
+        alone = search(model, batch.src[i : i + 1, : int(real.sum())], real[:, : int(real.sum())], **options)
+        assert [h.tokens for h in alone[0]] == [h.tokens for h in nbest]  # batching changes nothing
+        source = batch.src[i][batch.src_mask[i]][:-1].tolist()  # without its EOS
+        forced = make_batch([source] * len(nbest), [h.tokens for h in nbest])
+        log_probs = model.score(forced.src, forced.src_mask, forced.tgt_in, forced.tgt_out)
+        for hyp, log_prob in zip(nbest, log_probs.tolist(), strict=True):
+            assert hyp.log_prob == pytest.approx(log_prob, abs=1e-4)
+            assert hyp.score == pytest.approx(log_prob / length_penalty(len(hyp.tokens) + 1, 0.6), abs=1e-4)
