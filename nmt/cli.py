@@ -3,6 +3,7 @@
 nmt train [HYDRA OVERRIDES]            train a model (see nmt/train.py)
 nmt translate RUN_DIR ["sentence" ...]  translate arguments, --input FILE, or stdin
 nmt evaluate RUN_DIR --split test       BLEU, chrF and TER with sacrebleu signatures
+nmt compare RUN_DIR...                  a table of runs with significance, and BLEU by source length
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv = ["nmt train", *argv[1:]]
         train_main()
         return 0
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    if not argv or argv[0] not in commands:
+        parser.parse_args(argv)  # prints usage or help, and exits
+    args = commands[argv[0]].parse_intermixed_args(argv[1:])  # sentences may follow options
+    args.command = argv[0]
     try:
         return args.func(args)
     except NmtError as e:
@@ -93,6 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=0.5, help="weight a link needs with --method threshold"
     )
     aer.set_defaults(func=run_aer)
+
+    compare = commands.add_parser(
+        "compare", help="compare runs: scores with 95%% CIs, paired-bootstrap p-values, BLEU by length"
+    )
+    compare.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories")
+    compare.add_argument(
+        "--baseline",
+        help="run name or directory the others are tested against (default: rnn_noattn, else the first)",
+    )
+    compare.add_argument("--split", default="test", help="a split of the runs' corpus (default: test)")
+    compare.add_argument("--beam", type=int, default=5, help="beam size (1: greedy)")
+    compare.add_argument("--out", type=Path, help="output folder (default: the runs' common parent)")
+    compare.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    compare.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    compare.set_defaults(func=run_compare)
     return parser
 
 
@@ -114,6 +135,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------- translate
 def run_translate(args: argparse.Namespace) -> int:
+    from nmt.evaluation.hypotheses import one_line
     from nmt.translate import Translator
 
     if args.nbest > args.beam:
@@ -122,14 +144,14 @@ def run_translate(args: argparse.Namespace) -> int:
     options = {"beam": args.beam, "nbest": args.nbest, "alpha": args.alpha, "batch_size": args.batch_size}
     if args.interactive:
         for line in _prompt():
-            print(_one_line(translator.translate([line], **options)[0][0].text), flush=True)
+            print(one_line(translator.translate([line], **options)[0][0].text), flush=True)
         return 0
     lines = args.sentences or read_lines(args.input)
     results = translator.translate(lines, **options)
     with _open_output(args.output) as out:
         for number, nbest in enumerate(results, 1):
             for hyp in nbest:
-                text = _one_line(hyp.text)
+                text = one_line(hyp.text)
                 out.write(f"{number}\t{hyp.score:.4f}\t{text}\n" if args.nbest > 1 else f"{text}\n")
     if args.align:
         from nmt.alignment.dump import record, write_jsonl
@@ -155,11 +177,6 @@ def read_lines(path: Path | None) -> list[str]:
         except UnicodeDecodeError as e:
             raise NmtError(f"{name}:{number}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
     return lines
-
-
-def _one_line(text: str) -> str:
-    """Keep one output line per input line, whatever line breaks the text holds."""
-    return " ".join(text.splitlines())
 
 
 def _prompt() -> Iterator[str]:
@@ -288,7 +305,7 @@ def run_aer(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------- evaluate
 def run_evaluate(args: argparse.Namespace) -> int:
     from nmt.data.pipeline import load_pairs
-    from nmt.evaluation.metrics import corpus_scores
+    from nmt.evaluation.hypotheses import hyps_paths, translate_and_score
     from nmt.translate import Translator
 
     if bool(args.src) != bool(args.ref):
@@ -301,28 +318,32 @@ def run_evaluate(args: argparse.Namespace) -> int:
     else:
         pairs = load_pairs(translator.run.cfg, args.split)
         sources, refs, name = [s for s, _ in pairs], [t for _, t in pairs], args.split
-    results = translator.translate(sources, beam=args.beam, alpha=args.alpha, batch_size=args.batch_size)
-    hyps = [_one_line(r[0].text) for r in results]
-    scores = corpus_scores(hyps, refs)
-    out_dir = args.run_dir / "hyps"
-    out_dir.mkdir(exist_ok=True)
-    stem = f"{name}.beam{args.beam}"
-    (out_dir / f"{stem}.txt").write_text("".join(f"{h}\n" for h in hyps), encoding="utf-8")
-    report = {
-        "split": name,
-        "sentences": len(hyps),
-        "beam": args.beam,
-        "alpha": args.alpha,
-        "checkpoint": args.checkpoint,
-        "step": translator.run.step,
-        **scores,
-    }
-    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    for metric, value in scores.items():
+    options = {"beam": args.beam, "alpha": args.alpha, "batch_size": args.batch_size}
+    _, report = translate_and_score(translator, sources, refs, name, **options, checkpoint=args.checkpoint)
+    for metric in ("bleu", "chrf", "ter"):
+        value = report[metric]
         print(
             f"{metric.upper() if metric != 'chrf' else 'chrF'} = {value['score']:.2f}  {value['signature']}"
         )
-    print(f"hypotheses: {out_dir / stem}.txt")
+    print(f"hypotheses: {hyps_paths(args.run_dir, name, args.beam)[0]}")
+    return 0
+
+
+# ------------------------------------------------------------------ compare
+def run_compare(args: argparse.Namespace) -> int:
+    from nmt.evaluation.compare import compare
+
+    report = compare(
+        args.run_dirs,
+        args.out,
+        baseline=args.baseline,
+        split=args.split,
+        beam=args.beam,
+        bootstrap=args.bootstrap,
+        device=args.device,
+    )
+    print(report.read_text(encoding="utf-8"))
+    print(f"written to {report.parent}: comparison.md, comparison.csv, bleu_by_length.csv/.png")
     return 0
 
 

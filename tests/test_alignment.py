@@ -83,18 +83,33 @@ def test_word_alignment_drops_eos_renormalises_and_splits_clitics() -> None:
 
     table = word_alignment(_translation())
     assert table.src_words == ["je", "t'", "aime."]
-    # a source word split in two gives half of its column to each part
+    # the clitic ends on a piece boundary: t' = ▁t + ', aime. = aime + . (then no </s>, / 0.9, 0.9, 0.7)
     np.testing.assert_allclose(
-        table.matrix, [[7 / 9, 1 / 9, 1 / 9], [1 / 9, 4 / 9, 4 / 9], [0, 0.5, 0.5]], atol=1e-6
+        table.matrix, [[7 / 9, 1 / 9, 1 / 9], [1 / 9, 2 / 9, 6 / 9], [0, 0.5, 0.5]], atol=1e-6
     )
 
     full = word_alignment(_translation(), punctuation=True)
     assert full.src_words == ["je", "t'", "aime", "."]
     assert full.tgt_words == ["I", "love", "you", "."]
-    # a target word split in two copies its row to both parts
-    np.testing.assert_allclose(full.matrix[2], [0, 0.5, 0.25, 0.25], atol=1e-6)
-    np.testing.assert_allclose(full.matrix[3], full.matrix[2])
-    for matrix in (plain.matrix, table.matrix, full.matrix):
+    # "you." splits between its pieces: row ▁you alone (0.5 + 0.2 on t', 0.1 on aime, / 0.8),
+    # row . alone (0.1 on aime, 0.5 on ., / 0.6)
+    np.testing.assert_allclose(full.matrix[2], [0, 7 / 8, 1 / 8, 0], atol=1e-6)
+    np.testing.assert_allclose(full.matrix[3], [0, 0, 1 / 6, 5 / 6], atol=1e-6)
+
+    # a clitic inside one piece cannot regroup pieces: the parts share the word's weights
+    one_piece = Translation(
+        "",
+        "",
+        0.0,
+        0.0,
+        ["▁je", "▁t'aime", "</s>"],
+        ["▁I", "▁love", "</s>"],
+        torch.tensor([[0.6, 0.4, 0.0], [0.2, 0.8, 0.0], [0.0, 0.0, 1.0]]),
+    )
+    shared = word_alignment(one_piece)
+    assert shared.src_words == ["je", "t'", "aime"]
+    np.testing.assert_allclose(shared.matrix, [[0.6, 0.2, 0.2], [0.2, 0.4, 0.4]], atol=1e-6)
+    for matrix in (plain.matrix, table.matrix, full.matrix, shared.matrix):
         np.testing.assert_allclose(matrix.sum(1), 1.0, atol=1e-6)
 
 

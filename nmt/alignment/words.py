@@ -105,17 +105,45 @@ def _membership(groups: Groups, size: int) -> np.ndarray:
     return member
 
 
+def refine_groups(
+    pieces: Sequence[str], groups: Groups, parts: Callable[[str], list[str]]
+) -> list[list[int]]:
+    """Split each group into the ``parts`` of its word wherever a part ends on a piece boundary.
+
+    ["▁t", "'", "aime"] with ``clitic_parts`` becomes ["▁t", "'"] and ["aime"]: each display word
+    keeps its own pieces' weights. A part boundary inside a piece leaves the group whole there.
+    """
+    refined: list[list[int]] = []
+    for group in groups:
+        ends = np.cumsum(
+            [len(pieces[i].replace(WORD_START, "")) for i in group]
+        )  # text offset after each piece
+        start = 0
+        for cut in np.cumsum([len(part) for part in parts(word_strings(pieces, [group])[0])])[:-1]:
+            last = int(np.searchsorted(ends, cut))  # the first piece that ends at or after the cut
+            if last < len(ends) and ends[last] == cut:
+                refined.append(list(group[start : last + 1]))
+                start = last + 1
+        refined.append(list(group[start:]))
+    return refined
+
+
 def words_from_pieces(
-    attention: Matrix, src_pieces: Sequence[str], tgt_pieces: Sequence[str]
+    attention: Matrix,
+    src_pieces: Sequence[str],
+    tgt_pieces: Sequence[str],
+    src_groups: Groups | None = None,
+    tgt_groups: Groups | None = None,
 ) -> WordAlignment:
     """Word attention from piece attention (len(tgt_pieces), len(src_pieces)), without "</s>".
 
-    The pieces are grouped into words and merged; then the "</s>" row (the step that ends the
-    sentence, not a word) and the "</s>" column are dropped, and every row is divided by its
-    remaining sum: a word's row is the share of its attention that went to source words.
-    A row whose whole mass was on "</s>" stays all zeros.
+    The pieces are grouped into words (``group_pieces`` unless groups are given) and merged; then
+    the "</s>" row (the step that ends the sentence, not a word) and the "</s>" column are dropped,
+    and every row is divided by its remaining sum: a word's row is the share of its attention that
+    went to source words. A row whose whole mass was on "</s>" stays all zeros.
     """
-    src_groups, tgt_groups = group_pieces(src_pieces), group_pieces(tgt_pieces)
+    src_groups = group_pieces(src_pieces) if src_groups is None else src_groups
+    tgt_groups = group_pieces(tgt_pieces) if tgt_groups is None else tgt_groups
     matrix = merge(attention, src_groups, tgt_groups)
     src_keep = [g for g, group in enumerate(src_groups) if src_pieces[group[0]] != EOS_PIECE]
     tgt_keep = [g for g, group in enumerate(tgt_groups) if tgt_pieces[group[0]] != EOS_PIECE]
@@ -193,12 +221,28 @@ def word_alignment(
 
     See ``words_from_pieces``, then, on both sides, clitics: split elided clitics off their words
     ("t'aime" -> "t'", "aime"); punctuation: detach trailing punctuation ("aime." -> "aime", "."),
-    off by default since sentencepiece keeps it in the word. Clitics are split first.
+    off by default since sentencepiece keeps it in the word. Clitics are split first. Splits that
+    fall between pieces regroup the pieces (``refine_groups``); the rest share the word's weights
+    (``split_clitics``, ``detach_punctuation``).
     """
-    found = words_from_pieces(translation.attention, translation.src_tokens, translation.tgt_tokens)
+    wanted = [
+        (parts, split)
+        for parts, split, on in (
+            (clitic_parts, split_clitics, clitics),
+            (punctuation_parts, detach_punctuation, punctuation),
+        )
+        if on
+    ]
+    src_pieces, tgt_pieces = translation.src_tokens, translation.tgt_tokens
+    src_groups, tgt_groups = group_pieces(src_pieces), group_pieces(tgt_pieces)
+    for parts, _ in wanted:
+        src_groups, tgt_groups = (
+            refine_groups(src_pieces, src_groups, parts),
+            refine_groups(tgt_pieces, tgt_groups, parts),
+        )
+    found = words_from_pieces(translation.attention, src_pieces, tgt_pieces, src_groups, tgt_groups)
     src_words, tgt_words, matrix = found.src_words, found.tgt_words, found.matrix
-    for split, wanted in ((split_clitics, clitics), (detach_punctuation, punctuation)):
-        if wanted:
-            src_words, matrix = split(src_words, matrix, "src")
-            tgt_words, matrix = split(tgt_words, matrix, "tgt")
+    for _, split in wanted:
+        src_words, matrix = split(src_words, matrix, "src")
+        tgt_words, matrix = split(tgt_words, matrix, "tgt")
     return WordAlignment(src_words, tgt_words, matrix)

@@ -1,0 +1,282 @@
+"""Compare trained runs on one test set: a table with 95% confidence intervals and paired-bootstrap
+p-values against a baseline, and BLEU by source length.
+
+``compare(run_dirs, out_dir)`` writes into ``out_dir``:
+
+comparison.md          the table, the sacreBLEU signatures, how the numbers were computed, BLEU by length
+comparison.csv         every column of the table, one row per run
+bleu_by_length.csv     BLEU of every run in every source-length bucket
+bleu_by_length.png     the same as a plot, one line per run
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.significance import PairedTest, Result
+
+from nmt.data.pipeline import Pairs, load_pairs
+from nmt.errors import NmtError
+from nmt.evaluation.hypotheses import load_or_translate
+from nmt.evaluation.length import bleu_by_length, length_buckets, length_table, plot_bleu_by_length
+from nmt.rundir import load_config, load_run
+from nmt.training.runtime import resolve_device
+from nmt.translate import Translator
+
+BASELINE = "rnn_noattn"  # the default baseline, when one of the runs is it
+ALPHA = 0.6  # GNMT length penalty, as `nmt evaluate` uses by default
+TOKENS_PER_SECOND = re.compile(r"nmt\.steps: step .* (\d+) tok/s$")
+LAST_LOGGED = 10  # tokens/s is the mean of this many last logged values
+MARKDOWN_COLUMNS = {  # comparison.csv column: its comparison.md header (the CSV has more columns)
+    "run": "run",
+    "family": "family",
+    "attention": "attention",
+    "parameters": "parameters",
+    "train_minutes": "train min",
+    "tokens_per_second": "tok/s",
+    "valid_bleu": "valid BLEU",
+    "bleu": "BLEU (95% CI)",
+    "bleu_p": "p",
+    "chrf": "chrF (95% CI)",
+    "chrf_p": "p",
+    "aer": "AER",
+}
+
+
+@dataclass
+class RunSummary:
+    """What a run directory says about itself, and its hypotheses for the test set."""
+
+    dir: Path
+    cfg: DictConfig
+    parameters: int
+    train_minutes: float | None  # training time without validation (last.pt "train_seconds")
+    tokens_per_second: float | None  # source + target tokens, mean of the last logged values
+    valid_bleu: float | None  # best greedy validation BLEU during training (best.pt "bleu")
+    aer: float | None  # the best AER of `nmt aer` (aer.json), when measured
+    hyps: list[str]
+
+
+def compare(
+    run_dirs: Sequence[Path],
+    out_dir: Path | None = None,
+    *,
+    baseline: str | None = None,
+    split: str = "test",
+    beam: int = 5,
+    bootstrap: int = 1000,
+    device: str = "auto",
+) -> Path:
+    """Summarise, score and test every run (see the module docstring); returns comparison.md."""
+    if not run_dirs:
+        raise NmtError("give at least one run directory")
+    run_dirs = [Path(d) for d in run_dirs]
+    names = run_names(run_dirs, [load_config(d).model.name for d in run_dirs])
+    first = baseline_index(run_dirs, names, baseline)
+    order = [first, *(i for i in range(len(run_dirs)) if i != first)]
+    pairs = load_pairs(load_config(run_dirs[first]), split)
+    runs = {names[i]: summarize(run_dirs[i], pairs, split, beam, device) for i in order}
+    refs, sources = [t for _, t in pairs], [s for s, _ in pairs]
+    systems = {name: run.hyps for name, run in runs.items()}
+    signatures, results = paired_bootstrap(systems, refs, bootstrap)
+    rows = [
+        _row(name, run, {metric: r[k] for metric, r in results.items()})
+        for k, (name, run) in enumerate(runs.items())
+    ]
+
+    out_dir = Path(out_dir) if out_dir else common_parent(run_dirs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    buckets = length_buckets(sources)
+    scores = bleu_by_length(buckets, systems, refs)
+    plot_bleu_by_length(buckets, scores, out_dir / "bleu_by_length.png")
+    by_length = length_table(buckets, scores)
+    write_csv(rows, out_dir / "comparison.csv")
+    write_csv(by_length, out_dir / "bleu_by_length.csv")
+    title = f"{runs[names[first]].cfg.data.name} {split} ({len(refs)} sentences), beam {beam}"
+    report = _report(title, rows, by_length, signatures, names[first], bootstrap)
+    (out_dir / "comparison.md").write_text(report, encoding="utf-8")
+    return out_dir / "comparison.md"
+
+
+def summarize(run_dir: Path, pairs: Pairs, split: str, beam: int, device: str = "auto") -> RunSummary:
+    """Read a run directory and get its best checkpoint's hypotheses for ``pairs`` (the ``split``
+    every run is compared on): from RUN_DIR/hyps when there, else by translating now."""
+    run = load_run(run_dir, "best", resolve_device(device))
+    if load_pairs(run.cfg, split) != pairs:
+        raise NmtError(f"{run_dir}: its {split} split differs from the other runs' (data settings differ)")
+    sources, refs = [s for s, _ in pairs], [t for _, t in pairs]
+    hyps = load_or_translate(Translator(run), sources, refs, split, beam=beam, alpha=ALPHA)
+    train_seconds = _checkpoint_value(run_dir / "last.pt", "train_seconds")
+    aer = run_dir / "aer.json"
+    return RunSummary(
+        dir=run_dir,
+        cfg=run.cfg,
+        parameters=run.model.num_parameters(),
+        train_minutes=None if train_seconds is None else train_seconds / 60,
+        tokens_per_second=tokens_per_second(run_dir / "train.log"),
+        valid_bleu=_checkpoint_value(run_dir / "best.pt", "bleu"),
+        aer=json.loads(aer.read_text(encoding="utf-8"))["best"]["aer"] if aer.is_file() else None,
+        hyps=hyps,
+    )
+
+
+def paired_bootstrap(
+    systems: dict[str, list[str]], refs: list[str], samples: int
+) -> tuple[dict[str, str], dict[str, list[Result]]]:
+    """sacreBLEU's paired bootstrap test of every system against the first (the baseline).
+
+    Returns the signatures and, for "bleu" and "chrf", one ``Result`` per system in order: ``score``,
+    ``mean`` and ``ci`` (half-width of the 95% interval) of the resampled scores, ``p_value`` (None
+    for the baseline).
+    """
+    metrics = {"bleu": BLEU(references=[refs]), "chrf": CHRF(references=[refs])}
+    test = PairedTest(list(systems.items()), metrics, references=None, test_type="bs", n_samples=samples)
+    signatures, scores = test()
+    # sacreBLEU keys both by the metrics' own names ("BLEU", "chrF2"), in the order of `metrics`
+    named = [key for key in scores if key != "System"]
+    return (
+        {m: signatures[key].format() for m, key in zip(metrics, named, strict=True)},
+        {m: scores[key] for m, key in zip(metrics, named, strict=True)},
+    )
+
+
+def tokens_per_second(log: Path, last: int = LAST_LOGGED) -> float | None:
+    """Mean of the last ``last`` training speeds (source + target tokens/s) the trainer logged."""
+    if not log.is_file():
+        return None
+    values = [float(m[1]) for line in log.read_text().splitlines() if (m := TOKENS_PER_SECOND.search(line))]
+    return sum(values[-last:]) / len(values[-last:]) if values else None
+
+
+def architecture(model: DictConfig) -> tuple[str, str]:
+    """(family, attention) of a model config, e.g. ("RNN, Luong decoder", "general")."""
+    if model.arch == "transformer":
+        return "Transformer", f"multi-head scaled dot ({model.heads} heads)"
+    return f"RNN, {model.decoder.capitalize()} decoder", model.attention
+
+
+def run_names(run_dirs: Sequence[Path], model_names: Sequence[str]) -> list[str]:
+    """Each run's model name, or its directory when two runs share a model name."""
+    unique = len(set(model_names)) == len(model_names)
+    return list(model_names) if unique else [str(d) for d in run_dirs]
+
+
+def baseline_index(run_dirs: Sequence[Path], names: Sequence[str], baseline: str | None) -> int:
+    """The run ``baseline`` names (a run name or directory); by default rnn_noattn, else the first."""
+    if baseline is None:
+        return names.index(BASELINE) if BASELINE in names else 0
+    for i, (run_dir, name) in enumerate(zip(run_dirs, names, strict=True)):
+        if baseline == name or Path(baseline).resolve() == run_dir.resolve():
+            return i
+    raise NmtError(f"--baseline {baseline}: not one of the runs ({', '.join(names)})")
+
+
+def common_parent(run_dirs: Sequence[Path]) -> Path:
+    """The deepest folder holding every run directory."""
+    return Path(os.path.commonpath([Path(d).resolve().parent for d in run_dirs]))
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    """Rows of equal keys as CSV with a header; None is written as an empty field."""
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table; the first column left-aligned, the others right-aligned."""
+    lines = [header, [":---", *("---:" for _ in header[1:])], *rows]
+    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)
+
+
+def _checkpoint_value(path: Path, key: str) -> Any:
+    """One entry of a checkpoint file (None when the file or the entry is missing)."""
+    return torch.load(path, map_location="cpu", weights_only=True).get(key) if path.is_file() else None
+
+
+def _row(name: str, run: RunSummary, results: dict[str, Result]) -> dict[str, Any]:
+    """One comparison.csv row: name, architecture, training figures, scores, AER and directory."""
+    family, attention = architecture(run.cfg.model)
+    row: dict[str, Any] = {
+        "run": name,
+        "family": family,
+        "attention": attention,
+        "parameters": run.parameters,
+        "train_minutes": _rounded(run.train_minutes, 2),
+        "tokens_per_second": _rounded(run.tokens_per_second, None),
+        "valid_bleu": _rounded(run.valid_bleu, 2),
+    }
+    for metric, result in results.items():
+        row[metric] = round(result.score, 2)
+        row[f"{metric}_mean"] = round(float(result.mean), 2)
+        row[f"{metric}_ci95"] = round(float(result.ci), 2)
+        row[f"{metric}_p"] = _rounded(result.p_value, 4)
+    return {**row, "aer": _rounded(run.aer, 4), "dir": str(run.dir)}
+
+
+def _rounded(value: float | None, digits: int | None) -> float | int | None:
+    """``value`` rounded to ``digits`` decimals (None: to an int); None stays None."""
+    return None if value is None else round(float(value), digits)
+
+
+def _report(
+    title: str,
+    rows: Sequence[dict[str, Any]],
+    by_length: Sequence[dict[str, Any]],
+    signatures: dict[str, str],
+    baseline: str,
+    bootstrap: int,
+) -> str:
+    """comparison.md: the table, how its numbers were computed, and BLEU by source length."""
+    table = [[_cell(key, row) for key in MARKDOWN_COLUMNS] for row in rows]
+    length_rows = [list(row.values()) for row in by_length]
+    return f"""# Comparison: {title}
+
+{markdown_table(list(MARKDOWN_COLUMNS.values()), table)}
+
+**BLEU** and **chrF**: sacreBLEU corpus scores of each run's best checkpoint (beam search, length
+penalty {ALPHA}); in brackets the mean ± half-width of the 95% confidence interval over {bootstrap}
+bootstrap resamples of the test sentences.
+**p**: paired bootstrap resampling (Koehn 2004) against the baseline **{baseline}** with sacreBLEU's
+`PairedTest(test_type="bs")`: both systems are scored on the same {bootstrap} resampled test sets, and
+p = (1 + the number of resamples whose mean-centred |difference| exceeds the observed one) / (1 +
+{bootstrap}): how often a difference this large arises by chance. p < 0.05: significant.
+**valid BLEU**: the best greedy BLEU on the validation sentences during training (best.pt).
+**train min**: training time without validation (last.pt). **tok/s**: source + target tokens per
+second, the mean of the last {LAST_LOGGED} values in train.log. **AER**: the best result of `nmt aer`
+(aer.json), blank when not measured.
+
+sacreBLEU signatures:
+
+- BLEU: `{signatures["bleu"]}`
+- chrF: `{signatures["chrf"]}`
+
+## BLEU by source length
+
+![BLEU by source length](bleu_by_length.png)
+
+{markdown_table(list(by_length[0]), length_rows)}
+"""
+
+
+def _cell(key: str, row: dict[str, Any]) -> str:
+    """A comparison.md cell: scores with their interval, the baseline's p as "baseline"."""
+    value = row[key]
+    if key in ("bleu", "chrf"):
+        return f"{value:.2f} ({row[f'{key}_mean']:.2f} ± {row[f'{key}_ci95']:.2f})"
+    if key.endswith("_p"):
+        return "baseline" if value is None else f"{value:.3f}"
+    if key == "parameters":
+        return f"{value:,}"
+    return "" if value is None else str(value)

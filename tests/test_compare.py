@@ -1,0 +1,93 @@
+"""`make compare` at toy scale: the experiment's real Hydra multirun through `nmt train -m`, then
+`nmt compare` on the runs it wrote (a table with significance, a CSV, BLEU by source length)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from test_cli import TINY_RUN, assert_clean_error, nmt
+
+MODELS = ["rnn_noattn", "rnn_bahdanau"]
+SWEEP = [
+    "+experiment=compare_attention",
+    f"model={','.join(MODELS)}",  # replaces the experiment's list of models
+    *(o for o in TINY_RUN if not o.startswith("model=")),
+    "data.test.max_pairs=60",
+]
+CSV_COLUMNS = [
+    "run",
+    "family",
+    "attention",
+    "parameters",
+    "train_minutes",
+    "tokens_per_second",
+    "valid_bleu",
+    "bleu",
+    "bleu_mean",
+    "bleu_ci95",
+    "bleu_p",
+    "chrf",
+    "chrf_mean",
+    "chrf_ci95",
+    "chrf_p",
+    "aer",
+    "dir",
+]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the sweep's runs (hydra.sweep.dir moved from runs/compare/multi30k_en_de)."""
+    root = tmp_path_factory.mktemp("compare") / "multi30k_en_de"
+    nmt("train", "-m", *SWEEP, f"hydra.sweep.dir={root}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def compared(sweep: Path) -> str:
+    """`nmt compare` on every run of the sweep, writing beside them; returns what it printed."""
+    return nmt("compare", *(str(sweep / m) for m in MODELS), "--bootstrap", "200").stdout.decode()
+
+
+def test_the_sweep_trains_each_model_into_its_own_run_directory(sweep: Path) -> None:
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == sorted(MODELS)
+    assert (sweep / "multirun.yaml").is_file()
+    for model in MODELS:
+        run = sweep / model
+        assert (run / "best.pt").is_file() and (run / ".hydra" / "overrides.yaml").is_file()
+        assert f"run_dir: {run}\n" in (run / "config.yaml").read_text()
+    # same data, settings and seed: sentencepiece training is deterministic, the vocabularies identical
+    assert (sweep / MODELS[0] / "spm.model").read_bytes() == (sweep / MODELS[1] / "spm.model").read_bytes()
+
+
+def test_compare_writes_the_table_the_csv_and_bleu_by_length(sweep: Path, compared: str) -> None:
+    report = (sweep / "comparison.md").read_text()
+    assert report in compared
+    assert "| run | family | attention | parameters |" in report and "nrefs:1|bs:200|seed:12345" in report
+    assert "baseline **rnn_noattn**" in report and "## BLEU by source length" in report
+    with (sweep / "comparison.csv").open() as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert reader.fieldnames == CSV_COLUMNS
+    assert [r["run"] for r in rows] == MODELS  # the baseline first
+    baseline, other = rows
+    assert baseline["bleu_p"] == "" and 0.0 < float(other["bleu_p"]) <= 1.0 and float(other["chrf_p"]) > 0
+    assert int(other["parameters"]) > int(baseline["parameters"])  # attention adds parameters
+    assert float(other["train_minutes"]) >= 0 and float(other["tokens_per_second"]) > 0
+    assert other["aer"] == "" and float(other["chrf_ci95"]) >= 0
+    with (sweep / "bleu_by_length.csv").open() as f:
+        buckets = list(csv.DictReader(f))
+    assert sum(int(b["sentences"]) for b in buckets) == 60 and set(MODELS) <= buckets[0].keys()
+    assert (sweep / "bleu_by_length.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert len((sweep / MODELS[0] / "hyps" / "test.beam5.txt").read_text().splitlines()) == 60
+
+
+def test_compare_takes_another_baseline_and_output_folder(sweep: Path, compared: str, tmp_path: Path) -> None:
+    runs = [str(sweep / m) for m in MODELS]
+    nmt("compare", *runs, "--baseline", "rnn_bahdanau", "--out", str(tmp_path), "--bootstrap", "50")
+    with (tmp_path / "comparison.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["run"] for r in rows] == MODELS[::-1] and rows[0]["bleu_p"] == "" and rows[1]["bleu_p"]
+    assert_clean_error(nmt("compare", *runs, "--baseline", "nope", check=False), "nope", "rnn_noattn")
