@@ -39,6 +39,11 @@ demo: install  ## the textbook example: align TEXT with the default run (trained
 	@test -f $(RUN)/best.pt || $(MAKE) train
 	$(BIN)/nmt align $(RUN) "$(TEXT)" --beam $(BEAM) --punctuation --out data/results/i_love_you.png
 
+.PHONY: compare
+compare: install  ## every attention type on Multi30k, 20 min each (ARGS= overrides), then the comparison
+	$(BIN)/nmt train -m +experiment=compare_attention $(ARGS)
+	$(BIN)/nmt compare runs/compare/multi30k_en_de/*/
+
 tensorboard: install
 	$(BIN)/tensorboard --logdir runs
 

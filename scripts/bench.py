@@ -10,70 +10,81 @@ decoding translates Multi30k test_2016_flickr with a trained run. Prints a Markd
 from __future__ import annotations
 
 import argparse
-import gzip
-import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 
 from nmt.config import SubwordConfig, register_configs
-from nmt.data.batching import TokenBatches
-from nmt.data.pipeline import EncodedPairs
+from nmt.data.batching import Batch, TokenBatches
+from nmt.data.pipeline import EncodedPairs, load_pairs
 from nmt.data.vocab import PAD, load_or_train_vocabs
 from nmt.models import build_model
 from nmt.training.runtime import autocast
 from nmt.translate import Translator
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("NMT_DATA_DIR", REPO / "data"))
 
 
-def read_multi30k(split: str, limit: int | None = None) -> list[tuple[str, str]]:
-    sides = [gzip.open(DATA_DIR / f"multi30k/{split}.{lang}.gz", "rt", encoding="utf-8") for lang in ("en", "de")]
-    pairs = [(s.strip(), t.strip()) for s, t in zip(*sides, strict=True)]
-    return pairs[:limit]
+def compose_config(*overrides: str) -> DictConfig:
+    """The run config of ``nmt train data=multi30k_en_de OVERRIDES...``."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        return compose("config", overrides=["data=multi30k_en_de", *overrides])
+
+
+def train_step(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, dtype: torch.dtype | None
+) -> float:
+    """One full training step; returns its duration in seconds."""
+    start = time.perf_counter()
+    with autocast(torch.device("cpu"), dtype):
+        logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return time.perf_counter() - start
 
 
 def bench_training(models: list[str], steps: int, batch_tokens: int, tmp: Path) -> list[str]:
-    """Median tokens/s (source + target, padding excluded) of full training steps."""
-    pairs = read_multi30k("train", 20_000)
+    """Median tokens/s (source + target, padding excluded) of full training steps, after a warm-up
+    pass over the same batches."""
+    pairs = load_pairs(compose_config(), "train")[:20_000]
     vocab, _ = load_or_train_vocabs(tmp, SubwordConfig(vocab_size=8000), pairs)
     data = EncodedPairs.encode(pairs, vocab, vocab)
-    batches = TokenBatches([len(s) for s in data.src], [len(t) for t in data.tgt], batch_tokens, seed=0).batches()
-    register_configs()
+    batches = TokenBatches(
+        [len(s) for s in data.src], [len(t) for t in data.tgt], batch_tokens, seed=0
+    ).batches()
     rows = []
     for name in models:
-        with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-            cfg = compose("config", overrides=[f"model={name}"]).model
+        cfg = compose_config(f"model={name}").model
         for dtype in (None, torch.bfloat16):
             torch.manual_seed(0)
             model = build_model(cfg, len(vocab), len(vocab), PAD).train()
             model.need_attention = False
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-            speeds = []
-            for indices in batches[: steps + 1]:
-                batch = data.batch(indices)
-                start = time.perf_counter()
-                with autocast(torch.device("cpu"), dtype):
-                    logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)
-                loss = F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                speeds.append((batch.num_tokens + int(batch.src_mask.sum())) / (time.perf_counter() - start))
+            timed = [data.batch(indices) for indices in batches[:steps]]
+            for batch in timed:  # warm-up: oneDNN prepares kernels once per shape, as training soon has
+                train_step(model, optimizer, batch, dtype)
+            speeds = [
+                (batch.num_tokens + int(batch.src_mask.sum())) / train_step(model, optimizer, batch, dtype)
+                for batch in timed
+            ]
             precision = "bf16" if dtype else "fp32"
-            rows.append(f"| train | {name} | {precision} | {statistics.median(speeds[1:]):,.0f} tokens/s |")
+            rows.append(f"| train | {name} | {precision} | {statistics.median(speeds):,.0f} tokens/s |")
     return rows
 
 
 def bench_decoding(run_dir: str, batch_size: int) -> list[str]:
     """Sentences/s translating Multi30k test_2016_flickr, greedy and beam 5."""
     translator = Translator.from_run(run_dir, device="cpu")
-    sources = [s for s, _ in read_multi30k("test_2016_flickr")]
+    sources = [s for s, _ in load_pairs(compose_config(), "test")]
     rows = []
     for beam in (1, 5):
         start = time.perf_counter()
@@ -85,7 +96,9 @@ def bench_decoding(run_dir: str, batch_size: int) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--train-models", nargs="*", default=["rnn_bahdanau", "transformer"])
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per model and precision")
     parser.add_argument("--batch-tokens", type=int, default=8192)
@@ -94,10 +107,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n")
     print("| what | model | setting | speed |\n|---|---|---|---|")
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "nmt-bench"
-    tmp.mkdir(exist_ok=True)
-    for row in bench_training(args.train_models, args.steps, args.batch_tokens, tmp):
-        print(row, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in bench_training(args.train_models, args.steps, args.batch_tokens, Path(tmp)):
+            print(row, flush=True)
     for run in args.run:
         for row in bench_decoding(run, args.batch_size):
             print(row, flush=True)

@@ -70,10 +70,12 @@ def to_json_record(rec: AlignmentRecord) -> dict:
 
 
 def write_jsonl(records: Iterable[AlignmentRecord], path: str | Path) -> None:
-    """One JSON object per line (UTF-8, non-ASCII kept as is)."""
+    """One JSON object per line (UTF-8, non-ASCII kept as is, except the Unicode line and paragraph
+    separators, escaped so that readers splitting on any line break still see one record a line)."""
     with Path(path).open("w", encoding="utf-8") as out:
         for rec in records:
-            out.write(json.dumps(to_json_record(rec), ensure_ascii=False) + "\n")
+            line = json.dumps(to_json_record(rec), ensure_ascii=False)
+            out.write(line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n")
 
 
 def read_jsonl(path: str | Path) -> list[AlignmentRecord]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from omegaconf import DictConfig
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest, Result
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from nmt.data.pipeline import Pairs, load_pairs
 from nmt.errors import NmtError
@@ -35,7 +35,7 @@ from nmt.translate import Translator
 
 BASELINE = "rnn_noattn"  # the default baseline, when one of the runs is it
 ALPHA = 0.6  # GNMT length penalty, as `nmt evaluate` uses by default
-TOKENS_PER_SECOND = re.compile(r"nmt\.steps: step .* (\d+) tok/s$")
+SPEED_TAG = "train/tokens_per_second"  # TensorBoard scalar the trainer logs every log_every steps
 LAST_LOGGED = 10  # tokens/s is the mean of this many last logged values
 MARKDOWN_COLUMNS = {  # comparison.csv column: its comparison.md header (the CSV has more columns)
     "run": "run",
@@ -61,7 +61,7 @@ class RunSummary:
     cfg: DictConfig
     parameters: int
     train_minutes: float | None  # training time without validation (last.pt "train_seconds")
-    tokens_per_second: float | None  # source + target tokens, mean of the last logged values
+    tokens_per_second: float | None  # source + target tokens, mean of the last values in TensorBoard
     valid_bleu: float | None  # best greedy validation BLEU during training (best.pt "bleu")
     aer: float | None  # the best AER of `nmt aer` (aer.json), when measured
     hyps: list[str]
@@ -80,6 +80,8 @@ def compare(
     """Summarise, score and test every run (see the module docstring); returns comparison.md."""
     if not run_dirs:
         raise NmtError("give at least one run directory")
+    if bootstrap < 1:
+        raise NmtError(f"--bootstrap {bootstrap}: needs at least one resample")
     run_dirs = [Path(d) for d in run_dirs]
     names = run_names(run_dirs, [load_config(d).model.name for d in run_dirs])
     first = baseline_index(run_dirs, names, baseline)
@@ -123,7 +125,7 @@ def summarize(run_dir: Path, pairs: Pairs, split: str, beam: int, device: str = 
         cfg=run.cfg,
         parameters=run.model.num_parameters(),
         train_minutes=None if train_seconds is None else train_seconds / 60,
-        tokens_per_second=tokens_per_second(run_dir / "train.log"),
+        tokens_per_second=tokens_per_second(run_dir / "tensorboard"),
         valid_bleu=_checkpoint_value(run_dir / "best.pt", "bleu"),
         aer=json.loads(aer.read_text(encoding="utf-8"))["best"]["aer"] if aer.is_file() else None,
         hyps=hyps,
@@ -150,12 +152,16 @@ def paired_bootstrap(
     )
 
 
-def tokens_per_second(log: Path, last: int = LAST_LOGGED) -> float | None:
-    """Mean of the last ``last`` training speeds (source + target tokens/s) the trainer logged."""
-    if not log.is_file():
+def tokens_per_second(events_dir: Path, last: int = LAST_LOGGED) -> float | None:
+    """Mean of the last ``last`` training speeds (source + target tokens/s) in the run's TensorBoard
+    events (not train.log: a multirun's later runs also log into the earlier runs' train.log)."""
+    if not events_dir.is_dir():
         return None
-    values = [float(m[1]) for line in log.read_text().splitlines() if (m := TOKENS_PER_SECOND.search(line))]
-    return sum(values[-last:]) / len(values[-last:]) if values else None
+    events = EventAccumulator(str(events_dir), size_guidance={"scalars": 0}).Reload()
+    if SPEED_TAG not in events.Tags()["scalars"]:
+        return None
+    values = [event.value for event in events.Scalars(SPEED_TAG)][-last:]
+    return sum(values) / len(values)
 
 
 def architecture(model: DictConfig) -> tuple[str, str]:
@@ -194,10 +200,10 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A Markdown table; the first column left-aligned, the others right-aligned."""
-    lines = [header, [":---", *("---:" for _ in header[1:])], *rows]
-    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], left: int = 1) -> str:
+    """A Markdown table; the first ``left`` columns left-aligned (text), the others right-aligned."""
+    align = [":---" if i < left else "---:" for i in range(len(header))]
+    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in [header, align, *rows])
 
 
 def _checkpoint_value(path: Path, key: str) -> Any:
@@ -243,19 +249,19 @@ def _report(
     length_rows = [list(row.values()) for row in by_length]
     return f"""# Comparison: {title}
 
-{markdown_table(list(MARKDOWN_COLUMNS.values()), table)}
+{markdown_table(list(MARKDOWN_COLUMNS.values()), table, left=3)}
 
 **BLEU** and **chrF**: sacreBLEU corpus scores of each run's best checkpoint (beam search, length
 penalty {ALPHA}); in brackets the mean ± half-width of the 95% confidence interval over {bootstrap}
-bootstrap resamples of the test sentences.
+bootstrap resamples of the sentences.
 **p**: paired bootstrap resampling (Koehn 2004) against the baseline **{baseline}** with sacreBLEU's
 `PairedTest(test_type="bs")`: both systems are scored on the same {bootstrap} resampled test sets, and
 p = (1 + the number of resamples whose mean-centred |difference| exceeds the observed one) / (1 +
 {bootstrap}): how often a difference this large arises by chance. p < 0.05: significant.
 **valid BLEU**: the best greedy BLEU on the validation sentences during training (best.pt).
 **train min**: training time without validation (last.pt). **tok/s**: source + target tokens per
-second, the mean of the last {LAST_LOGGED} values in train.log. **AER**: the best result of `nmt aer`
-(aer.json), blank when not measured.
+second, the mean of the last {LAST_LOGGED} values logged to TensorBoard. **AER**: the best result of
+`nmt aer` (aer.json), blank when not measured.
 
 sacreBLEU signatures:
 

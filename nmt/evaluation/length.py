@@ -25,9 +25,9 @@ class Bucket:
     indices: list[int]
 
     @property
-    def label(self) -> str:
-        words = f"{self.low}+" if self.high is None else f"{self.low}-{self.high}"
-        return f"{words} words"
+    def words(self) -> str:
+        """The bucket's range of source lengths, e.g. "9-11" or "18+"."""
+        return f"{self.low}+" if self.high is None else f"{self.low}-{self.high}"
 
 
 def length_buckets(sources: Sequence[str], edges: Sequence[int] = EDGES) -> list[Bucket]:
@@ -60,7 +60,7 @@ def plot_bleu_by_length(buckets: Sequence[Bucket], scores: Mapping[str, Sequence
     ax = fig.add_subplot()
     for name, values in scores.items():
         ax.plot(range(len(buckets)), values, marker="o", label=name)
-    ax.set_xticks(range(len(buckets)), labels=[f"{b.label}\n(n={len(b.indices)})" for b in buckets])
+    ax.set_xticks(range(len(buckets)), labels=[f"{b.words} words\n(n={len(b.indices)})" for b in buckets])
     ax.set_xlabel("source length")
     ax.set_ylabel("BLEU")
     ax.set_ylim(bottom=0.0)
@@ -71,10 +71,10 @@ def plot_bleu_by_length(buckets: Sequence[Bucket], scores: Mapping[str, Sequence
 
 
 def length_table(buckets: Sequence[Bucket], scores: Mapping[str, Sequence[float]]) -> list[dict[str, object]]:
-    """One row per bucket: its label, sentence count and every system's BLEU (rounded to 0.01)."""
+    """One row per bucket: its source word range, sentence count and every system's BLEU (0.01)."""
     return [
         {
-            "source words": b.label.removesuffix(" words"),
+            "source words": b.words,
             "sentences": len(b.indices),
             **{name: round(values[k], 2) for name, values in scores.items()},
         }

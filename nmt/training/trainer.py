@@ -310,11 +310,15 @@ class Trainer:
 
 
 def _log_to_file(path: Path) -> None:
-    """Everything the ``nmt`` loggers say goes to ``path``; step lines go there and nowhere else."""
+    """Everything the ``nmt`` loggers say goes to ``path`` (and no longer to an earlier run's log, as
+    in a multirun, where every job trains in one process); step lines go there and nowhere else."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("[%(asctime)s] %(name)s: %(message)s"))
     for name in ("nmt", "nmt.steps"):
         logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
+            logger.removeHandler(old)
+            old.close()
         logger.setLevel(logging.INFO)
         logger.addHandler(handler)
     step_log.propagate = False
