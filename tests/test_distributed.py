@@ -6,11 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from test_cli import TINY_RUN
 
 
-@pytest.mark.slow
 def test_two_processes_train_one_model(tmp_path: Path) -> None:
     run = tmp_path / "ddp"
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]

@@ -123,7 +123,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict[str, float]:
-        tc, scores = self.tc, {}
+        tc, scores = self.tc, None  # None until a validation has run (other ranks get {})
         bar = tqdm(
             total=tc.max_steps,
             initial=self.step,
@@ -159,7 +159,7 @@ class Trainer:
         bar.close()
         if self.writer:
             self.writer.close()
-        return scores or self.validate()
+        return scores if scores is not None else self.validate()
 
     def train_step(self, batch: Batch) -> float:
         """One optimiser step on ``batch``; returns the summed (label-smoothed) token loss."""
