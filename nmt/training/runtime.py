@@ -34,20 +34,29 @@ def resolve_device(name: str = "auto") -> torch.device:
 def autocast_dtype(precision: str, device: torch.device, prefers_bf16_on_cpu: bool) -> torch.dtype | None:
     """The autocast dtype for ``precision`` (None: plain fp32).
 
-    ``auto`` picks bf16 on GPUs that support it (else fp16), and on the CPU only for models that
-    gain from it: the Transformer trains ~1.8x faster in bf16 on AVX-512 CPUs, while an RNN's
-    small per-step matrix products run about 2x slower (measured with ``make bench``).
+    ``auto`` picks bf16 on GPUs that support it (else fp16). On the CPU it picks bf16 only for
+    models that gain from it (the Transformer; an RNN's small per-step products do not) and only
+    where the CPU computes bf16 natively (AVX512-BF16 or AMX): elsewhere bf16 is emulated, and
+    ``make bench`` measured it at half the fp32 speed on an AVX-512 CPU without them.
     """
     choices = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
     if precision == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if device.type == "cpu" and prefers_bf16_on_cpu else None
+        return (
+            torch.bfloat16 if device.type == "cpu" and prefers_bf16_on_cpu and cpu_has_native_bf16() else None
+        )
     if precision not in choices:
         raise NmtError(f"trainer.precision: unknown {precision!r}; choose auto, fp32, bf16 or fp16")
     if precision == "fp16" and device.type != "cuda":
         raise NmtError("trainer.precision: fp16 needs a CUDA GPU; use bf16 or fp32")
     return choices[precision]
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX tiles)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # in torch.cpu since torch 2.1
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager:
