@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.argv = ["nmt train", *argv[1:]]
         train_main()
         return 0
-    parser = build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    parser, commands = build_parser()
     if not argv or argv[0] not in commands:
         parser.parse_args(argv)  # prints usage or help, and exits
     args = commands[argv[0]].parse_intermixed_args(argv[1:])  # sentences may follow options
@@ -43,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``nmt`` parser and its subcommands' parsers, by name."""
     parser = argparse.ArgumentParser(
         prog="nmt", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: 1000)")
     compare.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     compare.set_defaults(func=run_compare)
-    return parser
+    return parser, commands.choices
 
 
 def _add_attention_arguments(parser: argparse.ArgumentParser) -> None:
