@@ -139,7 +139,7 @@ class TrainerConfig:
     batch_tokens: int = 4096  # source + target tokens per batch, padding included
     optimizer_betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
     lr: float = 1e-3
-    schedule: str = "constant"  # constant | inverse_sqrt | cosine (to max_steps)
+    schedule: str = "constant"  # constant | inverse_sqrt | cosine | linear (to 0 at the end of the budget)
     warmup_steps: int = 0
     weight_decay: float = 0.0
     clip_norm: float = 1.0  # 0: no clipping

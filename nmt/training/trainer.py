@@ -114,11 +114,12 @@ class Trainer:
             betas=tuple(self.tc.optimizer_betas),
             weight_decay=self.tc.weight_decay,
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_multiplier(self.tc))
+        self.lr_multiplier = lr_multiplier(self.tc)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.writer = SummaryWriter(self.run_dir / "tensorboard") if ranks.is_main else None
         self.step, self.epoch, self.best_bleu, self.stale = 0, 0, -1.0, 0
-        self.train_seconds = 0.0
+        self.train_seconds = 0.0  # training time before the current logging window
+        self.window_start = time.perf_counter()
         self._resume()
 
     # ------------------------------------------------------------------ loop
@@ -133,7 +134,7 @@ class Trainer:
             disable=not self.ranks.is_main,
         )
         window_loss = window_tokens = window_all_tokens = 0.0
-        window_start = time.perf_counter()
+        self.window_start = time.perf_counter()
         while not self._done():
             self.batches.set_epoch(self.epoch)
             for indices in self.batches:
@@ -144,15 +145,15 @@ class Trainer:
                 window_all_tokens += tokens + int(batch.src_mask.sum())
                 bar.update()
                 if self.step % tc.log_every == 0:
-                    elapsed = time.perf_counter() - window_start
+                    elapsed = time.perf_counter() - self.window_start
                     self.train_seconds += elapsed
                     self._log_train(bar, window_loss / window_tokens, window_all_tokens / elapsed)
                     window_loss = window_tokens = window_all_tokens = 0.0
-                    window_start = time.perf_counter()
+                    self.window_start = time.perf_counter()
                 if self.step % tc.valid_every == 0 or self._done():
-                    self.train_seconds += time.perf_counter() - window_start
+                    self.train_seconds += time.perf_counter() - self.window_start
                     scores = self.validate()
-                    window_start = time.perf_counter()
+                    self.window_start = time.perf_counter()
                 if self._done():
                     break
             self.epoch += 1
@@ -175,15 +176,28 @@ class Trainer:
             reduction="sum",
         )
         self.optimizer.zero_grad(set_to_none=True)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
         self.scaler.scale(loss / max(batch.num_tokens, 1)).backward()
         self.scaler.unscale_(self.optimizer)
         if self.tc.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.scheduler.step()
         self.step += 1
         return loss.item()
+
+    def learning_rate(self) -> float:
+        """``trainer.lr`` times the schedule's multiplier at this step and this far into the budget."""
+        return self.tc.lr * self.lr_multiplier(self.step, self.budget_spent())
+
+    def budget_spent(self) -> float:
+        """The fraction of the budget used so far: steps or minutes, whichever is further along."""
+        spent = self.step / self.tc.max_steps
+        if self.tc.max_minutes is not None:
+            seconds = self.train_seconds + time.perf_counter() - self.window_start
+            spent = max(spent, seconds / (60 * self.tc.max_minutes))
+        return spent
 
     def _done(self) -> bool:
         out_of_time = self.tc.max_minutes is not None and self.train_seconds >= 60 * self.tc.max_minutes
@@ -269,7 +283,6 @@ class Trainer:
                 "stale": self.stale,
                 "train_seconds": self.train_seconds,
                 "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
             },
         )
 
@@ -280,14 +293,13 @@ class Trainer:
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.best_bleu = state["step"], state["epoch"] + 1, state["bleu"]
         self.stale, self.train_seconds = state["stale"], state["train_seconds"]
         log.info("resumed from %s at step %d (best BLEU %.2f)", path, self.step, self.best_bleu)
 
     # -------------------------------------------------------------- logging
     def _log_train(self, bar: tqdm, loss: float, tokens_per_second: float) -> None:
-        lr = self.scheduler.get_last_lr()[0]
+        lr = self.optimizer.param_groups[0]["lr"]
         postfix = {"loss": f"{loss:.3f}", "tok/s": f"{tokens_per_second:,.0f}", "lr": f"{lr:.1e}"}
         if self.tc.max_minutes is not None:  # the time budget decides the ETA: re-estimate the total
             left = max(60 * self.tc.max_minutes - self.train_seconds, 0.0)
