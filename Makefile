@@ -14,8 +14,9 @@ RUN ?= runs/$(DATA)/$(MODEL)
 TEXT ?= I love you.
 SPLIT ?= test
 BEAM ?= 5
+COMPARE_DATA ?= multi30k_en_de
 
-.PHONY: install train translate evaluate demo tensorboard bench test test-slow lint clean
+.PHONY: install train translate evaluate demo compare tensorboard bench test test-slow lint clean
 
 # --system-site-packages: a torch you installed yourself (e.g. a CUDA build) stays the one in use.
 $(BIN)/.installed: pyproject.toml
@@ -39,10 +40,9 @@ demo: install  ## the textbook example: align TEXT with the default run (trained
 	@test -f $(RUN)/best.pt || $(MAKE) train
 	$(BIN)/nmt align $(RUN) "$(TEXT)" --beam $(BEAM) --punctuation --out data/results/i_love_you.png
 
-.PHONY: compare
-compare: install  ## every attention type on Multi30k, 20 min each (ARGS= overrides), then the comparison
-	$(BIN)/nmt train -m +experiment=compare_attention $(ARGS)
-	$(BIN)/nmt compare runs/compare/multi30k_en_de/*/
+compare: install  ## every attention type on COMPARE_DATA, 20 min each (ARGS= overrides), then the table
+	$(BIN)/nmt train -m +experiment=compare_attention data=$(COMPARE_DATA) $(ARGS)
+	$(BIN)/nmt compare runs/compare/$(COMPARE_DATA)/*/
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir runs

@@ -200,9 +200,10 @@ class Trainer:
         return spent
 
     def _done(self) -> bool:
-        out_of_time = self.tc.max_minutes is not None and self.train_seconds >= 60 * self.tc.max_minutes
+        """Out of steps or time (checked after every step), or out of patience; every rank agrees."""
         patience_lost = self.tc.patience is not None and self.stale >= self.tc.patience
-        return self.step >= self.tc.max_steps or out_of_time or patience_lost
+        done = self.budget_spent() >= 1 or patience_lost
+        return self.ranks.all_reduce_sum(float(done), self.device) > 0
 
     # ------------------------------------------------------------ validation
     @torch.no_grad()
