@@ -119,7 +119,7 @@ class Trainer:
         self.writer = SummaryWriter(self.run_dir / "tensorboard") if ranks.is_main else None
         self.step, self.epoch, self.best_bleu, self.stale = 0, 0, -1.0, 0
         self.train_seconds = 0.0  # training time before the current logging window
-        self.window_start = time.perf_counter()
+        self.window_start = time.perf_counter()  # the current logging window began
         self._resume()
 
     # ------------------------------------------------------------------ loop
@@ -134,7 +134,6 @@ class Trainer:
             disable=not self.ranks.is_main,
         )
         window_loss = window_tokens = window_all_tokens = 0.0
-        self.window_start = time.perf_counter()
         while not self._done():
             self.batches.set_epoch(self.epoch)
             for indices in self.batches:
@@ -150,11 +149,13 @@ class Trainer:
                     self._log_train(bar, window_loss / window_tokens, window_all_tokens / elapsed)
                     window_loss = window_tokens = window_all_tokens = 0.0
                     self.window_start = time.perf_counter()
-                if self.step % tc.valid_every == 0 or self._done():
+                done = self._done()
+                if self.step % tc.valid_every == 0 or done:
                     self.train_seconds += time.perf_counter() - self.window_start
                     scores = self.validate()
                     self.window_start = time.perf_counter()
-                if self._done():
+                    done = self._done()  # validation may have run out of patience
+                if done:
                     break
             self.epoch += 1
         bar.close()
