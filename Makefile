@@ -15,6 +15,7 @@ TEXT ?= I love you.
 SPLIT ?= test
 BEAM ?= 5
 COMPARE_DATA ?= multi30k_en_de
+DEMO_OUT ?= data/results/i_love_you.png# the heatmap make demo draws (.png or .svg)
 
 .PHONY: install train translate evaluate demo compare tensorboard bench test test-slow lint clean
 
@@ -38,7 +39,7 @@ evaluate: install  ## BLEU, chrF and TER of RUN on SPLIT
 
 demo: install  ## the textbook example: align TEXT with the default run (trained first if missing)
 	@test -f $(RUN)/best.pt || $(MAKE) train
-	$(BIN)/nmt align $(RUN) "$(TEXT)" --beam $(BEAM) --punctuation --out data/results/i_love_you.png
+	$(BIN)/nmt align $(RUN) "$(TEXT)" --beam $(BEAM) --punctuation --out $(DEMO_OUT)
 
 compare: install  ## every attention type on COMPARE_DATA, 20 min each (ARGS= overrides), then the table
 	$(BIN)/nmt train -m +experiment=compare_attention data=$(COMPARE_DATA) $(ARGS)

@@ -274,7 +274,7 @@ def _select_attention(translator, layer: int | None, head: int | None) -> None:
 # ---------------------------------------------------------------------- aer
 def run_aer(args: argparse.Namespace) -> int:
     from nmt.alignment.aer import read_gold
-    from nmt.alignment.score import aer_grid
+    from nmt.alignment.score import aer_grid, configured_map, diagonal_aer
     from nmt.rundir import load_run
     from nmt.training.runtime import resolve_device
 
@@ -285,17 +285,27 @@ def run_aer(args: argparse.Namespace) -> int:
             f"{args.src}, {args.tgt} and {args.gold} have {len(sources)}, {len(targets)}, {len(gold)} lines"
         )
     run = load_run(args.run_dir, args.checkpoint, resolve_device(args.device))
+    if run.cfg.model.get("attention") == "none":
+        raise NmtError(
+            f"{args.run_dir}: model.attention is none (uniform weights): there is nothing to align"
+        )
     rows = aer_grid(run, sources, targets, gold, args.method, args.threshold)
     best = min(rows, key=lambda r: r["aer"])
+    default = next(r for r in rows if (r["layer"], r["head"]) == configured_map(run) and not r["shifted"])
+    diagonal = diagonal_aer(sources, targets, gold)
     print("| layer | head | shifted | AER |\n|---:|---:|:---:|---:|")
     for row in rows:
-        shifted, mark = "yes" if row["shifted"] else "no", " (best)" if row is best else ""
+        marks = [name for name, chosen in (("default", default), ("best", best)) if row is chosen]
+        shifted, mark = "yes" if row["shifted"] else "no", f" ({', '.join(marks)})" if marks else ""
         print(f"| {row['layer']} | {row['head']} | {shifted} | {row['aer']:.3f}{mark} |")
+    print(f"diagonal alignment (no model): AER {diagonal:.3f}")
     report = {
         "gold": str(args.gold),
         "method": args.method,
         "threshold": args.threshold,
+        "default": default,
         "best": best,
+        "diagonal": diagonal,
         "rows": rows,
     }
     (args.run_dir / "aer.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -13,7 +13,14 @@ import pytest
 import sentencepiece as spm
 import torch
 
-from nmt.alignment.aer import aer, hard_alignment, merge_to_words, read_gold, shift_attention
+from nmt.alignment.aer import (
+    aer,
+    diagonal_alignment,
+    hard_alignment,
+    merge_to_words,
+    read_gold,
+    shift_attention,
+)
 from nmt.alignment.dump import read_jsonl, read_npz, record, to_json_record, write_jsonl, write_npz
 from nmt.alignment.plot import IndexEntry, heatmap, write_html_index
 from nmt.alignment.words import (
@@ -217,6 +224,12 @@ def test_aer_by_hand(tmp_path: Path) -> None:
     gold_file.write_text("0-0\n1-1 2x1\n", encoding="utf-8")
     with pytest.raises(NmtError, match=r"gold\.txt:2: malformed link '2x1'"):
         read_gold(gold_file)
+
+
+def test_diagonal_alignment_links_equal_relative_positions() -> None:
+    assert diagonal_alignment(3, 3) == {(0, 0), (1, 1), (2, 2)}
+    assert diagonal_alignment(2, 4) == {(0, 0), (0, 1), (1, 2), (1, 3)}  # (src, tgt)
+    assert diagonal_alignment(5, 2) == {(1, 0), (3, 1)}
 
 
 def test_hansards_trial_gold(data_dir: Path) -> None:

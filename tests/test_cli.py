@@ -5,13 +5,14 @@ Bad input of every kind must end in one clear message and a non-zero exit, never
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY_MODEL
+from conftest import REPO, TINY_MODEL
 
 from nmt.translate import Translator
 
@@ -119,12 +120,23 @@ def test_evaluate_prints_scores_with_signatures_and_writes_hypotheses(run_dir: P
     assert scores["sentences"] == 40 and {"bleu", "chrf", "ter"} <= scores.keys()
 
 
-def test_the_transformer_trains_and_translates_through_the_same_commands(tmp_path: Path) -> None:
+def test_the_transformer_trains_translates_and_aligns_through_the_same_commands(
+    tmp_path: Path, data_dir: Path
+) -> None:
     run = tmp_path / "transformer"
     overrides = [o.replace("rnn_bahdanau", "transformer") for o in TINY_RUN if not o.startswith("model.")]
-    nmt("train", *overrides, *TINY_MODEL["transformer"], "trainer.max_steps=10", f"run_dir={run}")
+    tiny = [*TINY_MODEL["transformer"], "model.align_layer=0", "trainer.max_steps=10"]
+    nmt("train", *overrides, *tiny, f"run_dir={run}")
     out = nmt("translate", str(run), "--beam", "2", stdin=b"A dog runs.\n\nTwo men.\n").stdout.decode()
     assert out.count("\n") == 3 and out.split("\n")[1] == ""
+    nmt("aer", str(run), *gold_files(data_dir))
+    report = json.loads((run / "aer.json").read_text())
+    assert len(report["rows"]) == 2 * 3 * 2  # 2 layers x (the mean + 2 heads) x (as read, shifted)
+    assert {k: report["default"][k] for k in ("layer", "head", "shifted")} == {
+        "layer": 0,
+        "head": "mean",
+        "shifted": False,
+    }
 
 
 def test_align_prints_the_word_table_and_draws_heatmaps(run_dir: Path, tmp_path: Path) -> None:
@@ -144,20 +156,44 @@ def test_align_prints_the_word_table_and_draws_heatmaps(run_dir: Path, tmp_path:
     assert "Two men talk." in (tmp_path / "html" / "index.html").read_text()
 
 
-def test_aer_scores_forced_attention_against_gold_links(run_dir: Path, data_dir: Path) -> None:
+def test_make_demo_prints_the_word_matrix_and_draws_it(run_dir: Path, tmp_path: Path) -> None:
+    """`make demo` on an existing run (no training, no install: the running interpreter's nmt)."""
+    bin_dir = Path(sys.executable).parent
+    variables = [f"BIN={bin_dir}", f"RUN={run_dir}", f"DEMO_OUT={tmp_path / 'love.png'}", "BEAM=2"]
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(REPO), "-o", f"{bin_dir}/.installed", "demo", *variables],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = lines.index("I love you.") + 2  # the source, its translation, then the table
+    assert lines[header].split() == ["I", "love", "you", "."]
+    rows = [line.split() for line in itertools.takewhile(bool, lines[header + 1 :])]
+    assert rows and all(len(row) == 5 and abs(sum(map(float, row[1:])) - 1) <= 0.02 for row in rows)
+    assert f"heatmap: {tmp_path / 'love.png'}" in lines
+    assert (tmp_path / "love.png").read_bytes().startswith(b"\x89PNG")
+
+
+def gold_files(data_dir: Path) -> list[str]:
+    """`nmt aer` arguments for the Hansards trial set."""
     gold = data_dir / "alignments/en-fr/normalized"
-    files = [
+    return [
         "--src",
-        str(gold / "trial.en"),
+        f"{gold}/trial.en",
         "--tgt",
-        str(gold / "trial.fr"),
+        f"{gold}/trial.fr",
         "--gold",
-        str(gold / "trial.gold.0based.txt"),
+        f"{gold}/trial.gold.0based.txt",
     ]
-    out = nmt("aer", str(run_dir), *files).stdout.decode()
+
+
+def test_aer_scores_forced_attention_against_gold_links(run_dir: Path, data_dir: Path) -> None:
+    out = nmt("aer", str(run_dir), *gold_files(data_dir)).stdout.decode()
     report = json.loads((run_dir / "aer.json").read_text())
-    assert len(report["rows"]) == 1 and 0.0 <= report["best"]["aer"] <= 1.0  # an RNN has one attention map
-    assert f"{report['best']['aer']:.3f} (best)" in out
+    assert len(report["rows"]) == 1 and report["default"] == report["best"]  # an RNN has one attention map
+    assert 0.0 <= report["best"]["aer"] <= 1.0 and f"{report['best']['aer']:.3f} (default, best)" in out
+    assert 0.0 < report["diagonal"] < 1.0 and f"AER {report['diagonal']:.3f}" in out
 
 
 # ---------------------------------------------------------------- bad input

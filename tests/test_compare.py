@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
 from sentencepiece import SentencePieceProcessor
-from test_cli import TINY_RUN, assert_clean_error, nmt
+from test_cli import TINY_RUN, assert_clean_error, gold_files, nmt
 
 MODELS = ["rnn_noattn", "rnn_bahdanau"]
 SWEEP = [
@@ -103,3 +104,18 @@ def test_compare_takes_another_baseline_and_output_folder(sweep: Path, compared:
         rows = list(csv.DictReader(f))
     assert [r["run"] for r in rows] == MODELS[::-1] and rows[0]["bleu_p"] == "" and rows[1]["bleu_p"]
     assert_clean_error(nmt("compare", *runs, "--baseline", "nope", check=False), "nope", "rnn_noattn")
+
+
+def test_compare_reports_the_aer_that_nmt_aer_measured(
+    sweep: Path, compared: str, data_dir: Path, tmp_path: Path
+) -> None:
+    """On copies of the runs, so that the sweep's own stay without aer.json."""
+    runs = [shutil.copytree(sweep / m, tmp_path / m) for m in MODELS]
+    files = gold_files(data_dir)
+    assert_clean_error(nmt("aer", str(runs[0]), *files, check=False), "attention is none")
+    nmt("aer", str(runs[1]), *files)
+    nmt("compare", *map(str, runs), "--out", str(tmp_path), "--bootstrap", "50")
+    with (tmp_path / "comparison.csv").open() as f:
+        aer = {row["run"]: row["aer"] for row in csv.DictReader(f)}
+    assert aer["rnn_noattn"] == "" and 0.0 <= float(aer["rnn_bahdanau"]) <= 1.0
+    assert "| AER |" in (tmp_path / "comparison.md").read_text()

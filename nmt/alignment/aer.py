@@ -69,6 +69,12 @@ def hard_alignment(
     raise ValueError(f"unknown alignment method {method!r} (argmax or threshold)")
 
 
+def diagonal_alignment(src_len: int, tgt_len: int) -> Links:
+    """The reference a learned alignment should beat: target word t linked to the source word at the
+    same relative position, floor((t + 0.5) * src_len / tgt_len)."""
+    return {(min(int((t + 0.5) * src_len / tgt_len), src_len - 1), t) for t in range(tgt_len)}
+
+
 def aer(predicted: Sequence[Links], gold: Sequence[tuple[Links, Links]]) -> float:
     """Corpus AER = 1 - (|A∩S| + |A∩P|) / (|A| + |S|), each count summed over the sentences.
 

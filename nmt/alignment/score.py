@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nmt.alignment.aer import Links, aer, hard_alignment, merge_to_words, shift_attention
+from nmt.alignment.aer import (
+    Links,
+    aer,
+    diagonal_alignment,
+    hard_alignment,
+    merge_to_words,
+    shift_attention,
+)
 from nmt.alignment.force import forced_attention
 from nmt.rundir import Run
 
@@ -39,3 +46,22 @@ def aer_grid(
                     predicted.append(hard_alignment(words, method, threshold))
                 rows.append({"layer": layer, "head": head, "shifted": shifted, "aer": aer(predicted, gold)})
     return rows
+
+
+def configured_map(run: Run) -> tuple[int, int | str]:
+    """The (layer, head) of the attention that translations carry and `nmt align` shows: a
+    Transformer's align_layer and align_head ("mean" for the mean of the heads); (0, "mean") for an RNN."""
+    model = run.model
+    if not hasattr(model, "align_layer"):
+        return 0, "mean"
+    return model.align_layer, "mean" if model.align_head is None else model.align_head
+
+
+def diagonal_aer(
+    sources: Sequence[str], targets: Sequence[str], gold: Sequence[tuple[Links, Links]]
+) -> float:
+    """AER of ``diagonal_alignment`` on the whitespace-tokenized pairs: what attention has to beat."""
+    predicted = [
+        diagonal_alignment(len(s.split()), len(t.split())) for s, t in zip(sources, targets, strict=True)
+    ]
+    return aer(predicted, gold)

@@ -63,7 +63,7 @@ class RunSummary:
     train_minutes: float | None  # training time without validation (last.pt "train_seconds")
     tokens_per_second: float | None  # source + target tokens, mean of the last values in TensorBoard
     valid_bleu: float | None  # best greedy validation BLEU during training (best.pt "bleu")
-    aer: float | None  # the best AER of `nmt aer` (aer.json), when measured
+    aer: float | None  # AER of the attention translations carry (aer.json "default"), when measured
     hyps: list[str]
 
 
@@ -127,7 +127,7 @@ def summarize(run_dir: Path, pairs: Pairs, split: str, beam: int, device: str = 
         train_minutes=None if train_seconds is None else train_seconds / 60,
         tokens_per_second=tokens_per_second(run_dir / "tensorboard"),
         valid_bleu=_checkpoint_value(run_dir / "best.pt", "bleu"),
-        aer=json.loads(aer.read_text(encoding="utf-8"))["best"]["aer"] if aer.is_file() else None,
+        aer=json.loads(aer.read_text(encoding="utf-8"))["default"]["aer"] if aer.is_file() else None,
         hyps=hyps,
     )
 
@@ -260,8 +260,9 @@ p = (1 + the number of resamples whose mean-centred |difference| exceeds the obs
 {bootstrap}): how often a difference this large arises by chance. p < 0.05: significant.
 **valid BLEU**: the best greedy BLEU on the validation sentences during training (best.pt).
 **train min**: training time without validation (last.pt). **tok/s**: source + target tokens per
-second, the mean of the last {LAST_LOGGED} values logged to TensorBoard. **AER**: the best result of
-`nmt aer` (aer.json), blank when not measured.
+second, the mean of the last {LAST_LOGGED} values logged to TensorBoard. **AER**: alignment error
+rate of the attention that translations carry (a Transformer's `align_layer`/`align_head`) against
+gold links, measured by `nmt aer` (aer.json); blank when not measured.
 
 sacreBLEU signatures:
 
