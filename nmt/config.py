@@ -129,8 +129,8 @@ class TransformerConfig:
     tie_embeddings: bool = True  # output projection shares the target embedding matrix
     max_len: int = 512
     # Which cross-attention translations carry as their alignment. The default, the last decoder
-    # layer with its heads averaged, scored best by AER on the Hansards trial set (tied with the
-    # middle layer; head indices do not carry over between trainings): README, "Inspect alignments".
+    # layer with its heads averaged, had the best AER of the layers' head means on the Hansards
+    # trial set (tied with the middle layer): README, "Inspect alignments".
     align_layer: int = -1
     align_head: int | None = None  # None: the mean over heads
 

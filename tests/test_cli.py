@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -125,15 +126,14 @@ def test_the_transformer_trains_translates_and_aligns_through_the_same_commands(
 ) -> None:
     run = tmp_path / "transformer"
     overrides = [o.replace("rnn_bahdanau", "transformer") for o in TINY_RUN if not o.startswith("model.")]
-    tiny = [*TINY_MODEL["transformer"], "model.align_layer=0", "trainer.max_steps=10"]
-    nmt("train", *overrides, *tiny, f"run_dir={run}")
+    nmt("train", *overrides, *TINY_MODEL["transformer"], "trainer.max_steps=10", f"run_dir={run}")
     out = nmt("translate", str(run), "--beam", "2", stdin=b"A dog runs.\n\nTwo men.\n").stdout.decode()
     assert out.count("\n") == 3 and out.split("\n")[1] == ""
     nmt("aer", str(run), *gold_files(data_dir))
     report = json.loads((run / "aer.json").read_text())
     assert len(report["rows"]) == 2 * 3 * 2  # 2 layers x (the mean + 2 heads) x (as read, shifted)
     assert {k: report["default"][k] for k in ("layer", "head", "shifted")} == {
-        "layer": 0,
+        "layer": 1,  # align_layer -1: the last layer
         "head": "mean",
         "shifted": False,
     }
@@ -156,6 +156,7 @@ def test_align_prints_the_word_table_and_draws_heatmaps(run_dir: Path, tmp_path:
     assert "Two men talk." in (tmp_path / "html" / "index.html").read_text()
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
 def test_make_demo_prints_the_word_matrix_and_draws_it(run_dir: Path, tmp_path: Path) -> None:
     """`make demo` on an existing run (no training, no install: the running interpreter's nmt)."""
     bin_dir = Path(sys.executable).parent
@@ -170,7 +171,7 @@ def test_make_demo_prints_the_word_matrix_and_draws_it(run_dir: Path, tmp_path: 
     header = lines.index("I love you.") + 2  # the source, its translation, then the table
     assert lines[header].split() == ["I", "love", "you", "."]
     rows = [line.split() for line in itertools.takewhile(bool, lines[header + 1 :])]
-    assert rows and all(len(row) == 5 and abs(sum(map(float, row[1:])) - 1) <= 0.02 for row in rows)
+    assert rows and all(len(row) == 5 and abs(sum(map(float, row[1:])) - 1) < 0.03 for row in rows)
     assert f"heatmap: {tmp_path / 'love.png'}" in lines
     assert (tmp_path / "love.png").read_bytes().startswith(b"\x89PNG")
 

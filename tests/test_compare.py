@@ -119,3 +119,6 @@ def test_compare_reports_the_aer_that_nmt_aer_measured(
         aer = {row["run"]: row["aer"] for row in csv.DictReader(f)}
     assert aer["rnn_noattn"] == "" and 0.0 <= float(aer["rnn_bahdanau"]) <= 1.0
     assert "| AER |" in (tmp_path / "comparison.md").read_text()
+    (runs[1] / "aer.json").write_text('{"best": {"aer": 0.5}}')  # the format before "default"
+    failed = nmt("compare", *map(str, runs), "--out", str(tmp_path), check=False)
+    assert_clean_error(failed, "aer.json", "run `nmt aer` again")

@@ -54,7 +54,8 @@ def configured_map(run: Run) -> tuple[int, int | str]:
     model = run.model
     if not hasattr(model, "align_layer"):
         return 0, "mean"
-    return model.align_layer, "mean" if model.align_head is None else model.align_head
+    one_head = model.decoder[0].cross_attn.heads == 1  # its only head is the mean, as aer_grid lists it
+    return model.align_layer, "mean" if model.align_head is None or one_head else model.align_head
 
 
 def diagonal_aer(

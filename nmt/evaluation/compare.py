@@ -119,7 +119,6 @@ def summarize(run_dir: Path, pairs: Pairs, split: str, beam: int, device: str = 
     sources, refs = [s for s, _ in pairs], [t for _, t in pairs]
     hyps = load_or_translate(Translator(run), sources, refs, split, beam=beam, alpha=ALPHA)
     train_seconds = _checkpoint_value(run_dir / "last.pt", "train_seconds")
-    aer = run_dir / "aer.json"
     return RunSummary(
         dir=run_dir,
         cfg=run.cfg,
@@ -127,9 +126,19 @@ def summarize(run_dir: Path, pairs: Pairs, split: str, beam: int, device: str = 
         train_minutes=None if train_seconds is None else train_seconds / 60,
         tokens_per_second=tokens_per_second(run_dir / "tensorboard"),
         valid_bleu=_checkpoint_value(run_dir / "best.pt", "bleu"),
-        aer=json.loads(aer.read_text(encoding="utf-8"))["default"]["aer"] if aer.is_file() else None,
+        aer=measured_aer(run_dir / "aer.json"),
         hyps=hyps,
     )
+
+
+def measured_aer(path: Path) -> float | None:
+    """The AER of the model's own alignment in an aer.json of `nmt aer`; None without the file."""
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text(encoding="utf-8"))
+    if "default" not in report:
+        raise NmtError(f"{path}: written by an older `nmt aer` (no 'default' entry); run `nmt aer` again")
+    return report["default"]["aer"]
 
 
 def paired_bootstrap(
