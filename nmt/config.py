@@ -76,7 +76,7 @@ class SubwordConfig:
     vocab_size: int = 8000
     joint: bool = True  # one model for both languages (needed to share embeddings)
     character_coverage: float = 1.0
-    input_sentence_size: int = 1_000_000
+    input_sentence_size: int = 1_000_000  # larger corpora: a seeded sample of this many sentences
 
 
 @dataclass

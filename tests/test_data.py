@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
-from nmt.config import CleanConfig, DataConfig, FileConfig
+from nmt.config import CleanConfig, DataConfig, FileConfig, SubwordConfig
 from nmt.data.clean import clean_pairs, normalize, normalize_pairs
 from nmt.data.sources import download, hash_part, load_split, resolve_file
+from nmt.data.vocab import Vocab, train_vocab
 from nmt.errors import NmtError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -262,3 +263,17 @@ def test_clean_pairs_counts_each_reason() -> None:
 
 def test_normalize_pairs_drops_nothing() -> None:
     assert normalize_pairs([("  a\tb ", ""), ("e\u0301", "x\u00a0 y")]) == [("a b", ""), ("\u00e9", "x y")]
+
+
+def test_a_sampled_vocabulary_depends_only_on_the_seed(data_dir: Path, tmp_path: Path) -> None:
+    """A corpus over input_sentence_size is sampled with the seed: same seed, same pieces and scores."""
+    with gzip.open(data_dir / "multi30k/train.en.gz", "rt") as lines:
+        sentences = [line.strip() for line, _ in zip(lines, range(2000), strict=False)]
+    cfg = SubwordConfig(vocab_size=300, input_sentence_size=500)
+
+    def pieces(seed: int, name: str) -> list[tuple[str, float]]:
+        train_vocab(sentences, tmp_path / f"{name}.model", cfg, seed)
+        sp = Vocab(tmp_path / f"{name}.model").sp
+        return [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+
+    assert pieces(1, "a") == pieces(1, "b") != pieces(2, "c")

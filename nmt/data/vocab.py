@@ -6,6 +6,7 @@ Ids are fixed for every model: pad 0, unk 1, bos 2, eos 3.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -46,17 +47,24 @@ def vocab_paths(run_dir: str | Path, joint: bool) -> tuple[Path, Path]:
     return run_dir / "spm.src.model", run_dir / "spm.tgt.model"
 
 
-def train_vocab(texts: Iterable[str], path: Path, cfg: SubwordConfig) -> None:
-    """Train a sentencepiece model on ``texts`` and write it to ``path`` (a ``.model`` file)."""
+def train_vocab(texts: Iterable[str], path: Path, cfg: SubwordConfig, seed: int = 0) -> None:
+    """Train a sentencepiece model on ``texts`` and write it to ``path`` (a ``.model`` file).
+
+    A corpus of more than ``cfg.input_sentence_size`` sentences is sampled down to that many here,
+    with a generator seeded by ``seed``: sentencepiece's own sampling differs from run to run even
+    with its random seed set, and the same seed must give the same vocabulary.
+    """
+    sentences = list(texts)
+    if len(sentences) > cfg.input_sentence_size:
+        log.info("sampling %d of %d sentences (seed %d)", cfg.input_sentence_size, len(sentences), seed)
+        sentences = random.Random(seed).sample(sentences, cfg.input_sentence_size)
     log.info("training a %s sentencepiece model of %d pieces -> %s", cfg.model_type, cfg.vocab_size, path)
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts),
+        sentence_iterator=iter(sentences),
         model_prefix=str(path.with_suffix("")),
         model_type=cfg.model_type,
         vocab_size=cfg.vocab_size,
         character_coverage=cfg.character_coverage,
-        input_sentence_size=cfg.input_sentence_size,
-        shuffle_input_sentence=True,
         hard_vocab_limit=False,  # tiny corpora get the vocabulary they can support
         pad_id=PAD,
         unk_id=UNK,
@@ -68,15 +76,16 @@ def train_vocab(texts: Iterable[str], path: Path, cfg: SubwordConfig) -> None:
 
 
 def load_or_train_vocabs(
-    run_dir: str | Path, cfg: SubwordConfig, pairs: Sequence[tuple[str, str]]
+    run_dir: str | Path, cfg: SubwordConfig, pairs: Sequence[tuple[str, str]], seed: int = 0
 ) -> tuple[Vocab, Vocab]:
-    """The run's source and target vocabularies, trained on ``pairs`` unless already present."""
+    """The run's source and target vocabularies, trained on ``pairs`` (and ``seed``, see
+    ``train_vocab``) unless already present."""
     src_path, tgt_path = vocab_paths(run_dir, cfg.joint)
     if cfg.joint:
         if not src_path.exists():
-            train_vocab((s for pair in pairs for s in pair), src_path, cfg)
+            train_vocab((s for pair in pairs for s in pair), src_path, cfg, seed)
     else:
         for path, side in ((src_path, 0), (tgt_path, 1)):
             if not path.exists():
-                train_vocab((pair[side] for pair in pairs), path, cfg)
+                train_vocab((pair[side] for pair in pairs), path, cfg, seed)
     return Vocab(src_path), Vocab(tgt_path)

@@ -62,7 +62,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     train_pairs, valid_pairs = load_pairs(cfg, "train"), load_pairs(cfg, "valid")
     log.info("%d training pairs, %d validation pairs", len(train_pairs), len(valid_pairs))
     if ranks.is_main:
-        load_or_train_vocabs(run_dir, cfg.data.spm, train_pairs)
+        load_or_train_vocabs(run_dir, cfg.data.spm, train_pairs, cfg.seed)
     ranks.barrier()
     src_vocab, tgt_vocab = load_or_train_vocabs(run_dir, cfg.data.spm, train_pairs)
     model = build_model(cfg.model, len(src_vocab), len(tgt_vocab), PAD).to(device)
