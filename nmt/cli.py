@@ -291,7 +291,8 @@ def run_aer(args: argparse.Namespace) -> int:
         )
     rows = aer_grid(run, sources, targets, gold, args.method, args.threshold)
     best = min(rows, key=lambda r: r["aer"])
-    default = next(r for r in rows if (r["layer"], r["head"]) == configured_map(run) and not r["shifted"])
+    own_map = configured_map(run)
+    default = next(r for r in rows if (r["layer"], r["head"]) == own_map and not r["shifted"])
     diagonal = diagonal_aer(sources, targets, gold)
     print("| layer | head | shifted | AER |\n|---:|---:|:---:|---:|")
     for row in rows:
