@@ -1,6 +1,6 @@
 """Typed configuration schemas, registered with Hydra's ConfigStore.
 
-Every YAML file under ``configs/`` is merged onto one of these dataclasses, so a misspelt key
+Every YAML file under ``nmt/configs/`` is merged onto one of these dataclasses, so a misspelt key
 (``trainer.max_stepz=5``) stops the program at start-up with the key's name. Model configs pick
 their schema through their defaults list (``rnn_schema`` or ``transformer_schema``).
 """
