@@ -156,6 +156,12 @@ class TrainerConfig:
     attention_images: int = 4  # heatmaps of the first N validation sentences in TensorBoard
     patience: int | None = None  # stop after this many validations without a better BLEU
     resume: bool = True  # continue from last.pt when the run directory has one
+    update_freq: int = 1  # micro-batches per optimiser update (gradient accumulation)
+    save_every: int = 0  # also write last.pt every N updates (0: at validations and on signals only)
+    save_every_minutes: float | None = 10.0  # ... and every N minutes of training (None: never)
+    keep_last: int = 0  # step_N.pt snapshots of the latest periodic saves, for `nmt average --last`
+    keep_best: int = 0  # best_step_N.pt of the best validation BLEUs, for `nmt average --best`
+    max_bad_steps: int = 10  # stop after this many updates in a row with a non-finite loss
 
 
 @dataclass

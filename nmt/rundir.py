@@ -2,7 +2,9 @@
 
 config.yaml            resolved configuration of the run
 spm.model              sentencepiece model (spm.src.model / spm.tgt.model when not joint)
-best.pt, last.pt       checkpoints: best validation BLEU, and the latest (with optimizer state)
+best.pt, last.pt       checkpoints: best validation BLEU, and the latest (the full training state)
+step_N.pt, best_step_N.pt   the latest periodic and the best-BLEU snapshots (trainer.keep_last/keep_best)
+.lock                  held by the `nmt train` writing into the directory
 train.log              training log; tensorboard/ holds the TensorBoard events
 hyps/                  hypotheses and scores written by `nmt evaluate`
 """
@@ -10,6 +12,7 @@ hyps/                  hypotheses and scores written by `nmt evaluate`
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +28,34 @@ CHECKPOINTS = ("best", "last")
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write atomically, so an interrupted save never leaves a broken checkpoint behind."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """Write atomically: a temporary file of a unique name, flushed to disk, then renamed over ``path``
+    (and the folder synced), so a kill at any moment leaves the previous checkpoint whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tmp.open("wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's contents (tensors on the CPU); a damaged or foreign file is named in an NmtError."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for damaged files: pickle, zip, EOF, runtime errors
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise NmtError(f"{path}: cannot load checkpoint, the file is damaged or not one ({reason})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise NmtError(f"{path}: not an nmt checkpoint (no model state)")
+    return state
 
 
 def load_config(run_dir: str | Path) -> DictConfig:
@@ -37,7 +64,47 @@ def load_config(run_dir: str | Path) -> DictConfig:
         raise NmtError(f"{run_dir}: no such run directory")
     if not path.is_file():
         raise NmtError(f"{run_dir}: not a run directory (no config.yaml); train one with `nmt train`")
-    return OmegaConf.load(path)
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as e:  # yaml's scanner and parser errors, OmegaConf's grammar errors
+        raise NmtError(f"{path}: malformed ({' '.join(str(e).split())})") from None
+    if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
+        raise NmtError(f"{path}: malformed (no model and data sections)")
+    return cfg
+
+
+RUN_DEFINING_KEYS = ("model", "data.src_lang", "data.tgt_lang", "data.spm")
+"""What a run directory's checkpoints and vocabularies depend on: retraining into it must keep them."""
+
+
+def check_same_run(run_dir: str | Path, cfg: DictConfig) -> None:
+    """Refuse, before anything is written, to train ``cfg`` into a run directory made for another model."""
+    if not (Path(run_dir) / "config.yaml").exists():
+        return
+    saved = load_config(run_dir)
+    new = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    changed = [
+        f"{key}: {OmegaConf.select(saved, key)} -> {OmegaConf.select(new, key)}"
+        for key in _leaf_keys(new, RUN_DEFINING_KEYS)
+        if OmegaConf.select(saved, key) != OmegaConf.select(new, key)
+    ]
+    if changed:
+        raise NmtError(
+            f"{run_dir} holds a run of another model or vocabulary ({'; '.join(changed)}); "
+            "train into a new run_dir=..., or keep its settings to resume it"
+        )
+
+
+def _leaf_keys(cfg: DictConfig, roots: tuple[str, ...]) -> list[str]:
+    """Dotted keys of every value under ``roots`` (``model`` -> ``model.hidden_dim``, ...)."""
+    keys = []
+    for root in roots:
+        node = OmegaConf.select(cfg, root)
+        if isinstance(node, DictConfig):
+            keys += _leaf_keys(node, tuple(f"{root}.{k}" for k in node))
+        else:
+            keys.append(root)
+    return keys
 
 
 def checkpoint_path(run_dir: str | Path, checkpoint: str = "best") -> Path:
@@ -76,9 +143,9 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: torch.device
             raise NmtError(f"{run_dir}: sentencepiece model {vocab.name} is missing")
     src_vocab, tgt_vocab = Vocab(src_path), Vocab(tgt_path)
     model = build_model(cfg.model, len(src_vocab), len(tgt_vocab), PAD)
+    state = load_checkpoint(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError, EOFError, OSError) as e:
-        raise NmtError(f"{path}: cannot load checkpoint ({str(e).splitlines()[0]})") from None
+    except RuntimeError as e:
+        raise NmtError(f"{path}: does not fit the run's model ({str(e).splitlines()[0]})") from None
     return Run(Path(run_dir), cfg, model.to(device).eval(), src_vocab, tgt_vocab, int(state.get("step", 0)))

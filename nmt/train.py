@@ -27,6 +27,7 @@ register_configs()
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Train; returns the last validation BLEU (what a Hydra sweeper would maximise)."""
+    from nmt.training.signals import Interrupted
     from nmt.training.trainer import train  # imported here so `--help` and config errors stay fast
 
     try:
@@ -34,6 +35,12 @@ def main(cfg: DictConfig) -> float | None:
     except NmtError as e:
         print(f"nmt train: error: {e}", file=sys.stderr)
         sys.exit(1)
+    except Interrupted as e:  # the checkpoint is saved
+        print(f"nmt train: {e}", file=sys.stderr)
+        sys.exit(128 + e.signum)
+    except KeyboardInterrupt:  # before training started, or Ctrl-C twice
+        print("nmt train: interrupted before a checkpoint was saved", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

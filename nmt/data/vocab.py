@@ -13,6 +13,7 @@ from pathlib import Path
 import sentencepiece as spm
 
 from nmt.config import SubwordConfig
+from nmt.errors import NmtError
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 EOS_PIECE = "</s>"  # how EOS is shown beside subword pieces (alignment matrices)
@@ -24,7 +25,10 @@ class Vocab:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.sp = spm.SentencePieceProcessor(model_file=str(path))
+        try:
+            self.sp = spm.SentencePieceProcessor(model_file=str(path))
+        except (OSError, RuntimeError) as e:
+            raise NmtError(f"{path}: not a sentencepiece model ({str(e).splitlines()[0]})") from None
 
     def __len__(self) -> int:
         return self.sp.get_piece_size()

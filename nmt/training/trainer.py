@@ -1,4 +1,5 @@
-"""The training loop: Adam, clipping, label smoothing, validation BLEU, checkpoints, TensorBoard.
+"""The training loop: Adam, clipping, label smoothing, gradient accumulation, validation BLEU,
+checkpoints that resume exactly (``nmt/training/checkpoint.py``), TensorBoard.
 
 ``train(cfg)`` is everything ``nmt train`` does after Hydra has composed the config. It runs alike
 on one CPU, one GPU, or many GPUs under ``torchrun`` (DistributedDataParallel, one shard of the
@@ -10,13 +11,17 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sacrebleu
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
@@ -24,12 +29,26 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from nmt.alignment.plot import heatmap_figure
 from nmt.alignment.words import words_from_pieces
+from nmt.config_checks import check_training_config
 from nmt.data.batching import Batch, TokenBatches
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
 from nmt.data.vocab import EOS_PIECE, PAD, Vocab, load_or_train_vocabs
+from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
-from nmt.rundir import save_checkpoint
+from nmt.rundir import check_same_run, save_checkpoint
 from nmt.search import Hypothesis
+from nmt.training.checkpoint import (
+    SNAPSHOT_NAME,
+    Progress,
+    gather_rng_states,
+    prune_snapshots,
+    read_training_state,
+    set_rng_state,
+    snapshot,
+    snapshots,
+    training_state,
+)
+from nmt.training.lock import run_dir_lock
 from nmt.training.runtime import (
     Distributed,
     autocast,
@@ -39,6 +58,7 @@ from nmt.training.runtime import (
     seed_everything,
 )
 from nmt.training.schedule import lr_multiplier
+from nmt.training.signals import StopSignals
 from nmt.translate import generate
 
 log = logging.getLogger("nmt.train")
@@ -46,36 +66,49 @@ step_log = logging.getLogger("nmt.steps")  # one line per log_every steps, into 
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Train the model ``cfg`` describes into ``cfg.run_dir``; returns the last validation scores."""
+    """Train the model ``cfg`` describes into ``cfg.run_dir``; returns the last validation scores.
+
+    Everything that can refuse (the config's values, a run directory made for another model, a
+    directory another ``nmt train`` holds, a damaged ``last.pt``) is checked before anything is written.
+    """
+    check_training_config(cfg)
     run_dir = Path(cfg.run_dir)
     device = resolve_device(cfg.trainer.device)
     ranks = init_distributed(device)
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     seed_everything(cfg.seed)
-    if ranks.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-        _log_to_file(run_dir / "train.log")
-    log.info("run directory %s, device %s, %d process(es)", run_dir, device, ranks.world)
+    with ExitStack() as stack:
+        if ranks.is_main:
+            check_same_run(run_dir, cfg)
+            stack.enter_context(run_dir_lock(run_dir))
+        last = run_dir / "last.pt"
+        resume = read_training_state(last) if cfg.trainer.resume and last.is_file() else None
+        if ranks.is_main:
+            OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+            _log_to_file(run_dir / "train.log")
+        log.info("run directory %s, device %s, %d process(es)", run_dir, device, ranks.world)
+        signals = stack.enter_context(StopSignals())
 
-    train_pairs, valid_pairs = load_pairs(cfg, "train"), load_pairs(cfg, "valid")
-    log.info("%d training pairs, %d validation pairs", len(train_pairs), len(valid_pairs))
-    if ranks.is_main:
-        load_or_train_vocabs(run_dir, cfg.data.spm, train_pairs, cfg.seed)
-    ranks.barrier()
-    src_vocab, tgt_vocab = load_or_train_vocabs(run_dir, cfg.data.spm, train_pairs)
-    model = build_model(cfg.model, len(src_vocab), len(tgt_vocab), PAD).to(device)
-    log.info(
-        "%s: %s parameters, vocabularies %d/%d",
-        cfg.model.name,
-        f"{model.num_parameters():,}",
-        len(src_vocab),
-        len(tgt_vocab),
-    )
-    trainer = Trainer(cfg, model, src_vocab, tgt_vocab, train_pairs, valid_pairs, device, ranks)
-    with logging_redirect_tqdm():
-        return trainer.fit()
+        train_pairs, valid_pairs = load_pairs(cfg, "train"), load_pairs(cfg, "valid")
+        log.info("%d training pairs, %d validation pairs", len(train_pairs), len(valid_pairs))
+        if ranks.is_main:
+            load_or_train_vocabs(run_dir, cfg.data.spm, train_pairs, cfg.seed)
+        ranks.barrier()
+        src_vocab, tgt_vocab = load_or_train_vocabs(run_dir, cfg.data.spm, train_pairs)
+        model = build_model(cfg.model, len(src_vocab), len(tgt_vocab), PAD).to(device)
+        log.info(
+            "%s: %s parameters, vocabularies %d/%d",
+            cfg.model.name,
+            f"{model.num_parameters():,}",
+            len(src_vocab),
+            len(tgt_vocab),
+        )
+        trainer = Trainer(cfg, model, src_vocab, tgt_vocab, train_pairs, valid_pairs, device, ranks, signals)
+        if resume is not None:
+            trainer.restore(resume, last)
+        with logging_redirect_tqdm():
+            return trainer.fit()
 
 
 class Trainer:
@@ -91,8 +124,9 @@ class Trainer:
         valid_pairs: Pairs,
         device: torch.device,
         ranks: Distributed,
+        signals: StopSignals,
     ) -> None:
-        self.cfg, self.tc, self.device, self.ranks = cfg, cfg.trainer, device, ranks
+        self.cfg, self.tc, self.device, self.ranks, self.signals = cfg, cfg.trainer, device, ranks, signals
         self.run_dir = Path(cfg.run_dir)
         self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
         self.train_data = EncodedPairs.encode(train_pairs, src_vocab, tgt_vocab)
@@ -107,6 +141,7 @@ class Trainer:
             world=ranks.world,
         )
         self.dtype = autocast_dtype(self.tc.precision, device, model.prefers_bf16_on_cpu)
+        log.info("precision: %s", describe_precision(self.tc.precision, device, self.dtype, model))
         self.ddp = DistributedDataParallel(model) if ranks.world > 1 else model
         self.optimizer = torch.optim.AdamW(
             model.parameters(),
@@ -117,100 +152,188 @@ class Trainer:
         self.lr_multiplier = lr_multiplier(self.tc)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.writer = SummaryWriter(self.run_dir / "tensorboard") if ranks.is_main else None
-        self.step, self.epoch, self.best_bleu, self.stale = 0, 0, -1.0, 0
-        self.train_seconds = 0.0  # training time before the current logging window
-        self.window_start = time.perf_counter()  # the current logging window began
-        self._resume()
+        self.progress = Progress()
+        self.clock = time.perf_counter()  # training time since then is not yet in progress.train_seconds
+        self.last_save = time.monotonic()
+        self.window = Window()
+
+    def restore(self, state: dict[str, Any], path: Path) -> None:
+        """Continue from a training state (``read_training_state``), exactly where it stopped."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.progress = p = Progress(**state["progress"])
+        if len(state["rng"]) == self.ranks.world:
+            set_rng_state(state["rng"][self.ranks.rank])
+        else:  # another number of processes: another batch order, so the epoch starts again
+            log.warning(
+                "%s was saved by %d process(es), this run has %d: continuing at the next epoch",
+                path,
+                len(state["rng"]),
+                self.ranks.world,
+            )
+            p.epoch, p.batches_done = p.epoch + 1, 0
+        log.info(
+            "resumed from %s at step %d (epoch %d, batch %d; best BLEU %.2f)",
+            path,
+            p.step,
+            p.epoch,
+            p.batches_done,
+            p.best_bleu,
+        )
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict[str, float]:
-        tc, scores = self.tc, None  # None until a validation has run (other ranks get {})
+        """Train until the step or time budget is spent, patience runs out, or a signal asks to stop."""
+        tc, p, scores = self.tc, self.progress, None  # None until a validation has run (other ranks get {})
         bar = tqdm(
             total=tc.max_steps,
-            initial=self.step,
+            initial=p.step,
             desc="train",
             unit="step",
             dynamic_ncols=True,
             disable=not self.ranks.is_main,
         )
-        window_loss = window_tokens = window_all_tokens = 0.0
-        while not self._done():
-            self.batches.set_epoch(self.epoch)
-            for indices in self.batches:
-                batch = self.train_data.batch(indices).to(self.device)
-                loss = self.train_step(batch)
-                tokens = batch.num_tokens
-                window_loss, window_tokens = window_loss + loss, window_tokens + tokens
-                window_all_tokens += tokens + int(batch.src_mask.sum())
-                bar.update()
-                if self.step % tc.log_every == 0:
-                    elapsed = time.perf_counter() - self.window_start
-                    self.train_seconds += elapsed
-                    self._log_train(bar, window_loss / window_tokens, window_all_tokens / elapsed)
-                    window_loss = window_tokens = window_all_tokens = 0.0
-                    self.window_start = time.perf_counter()
-                done = self._done()
-                if self.step % tc.valid_every == 0 or done:
-                    self.train_seconds += time.perf_counter() - self.window_start
-                    scores = self.validate()
-                    self.window_start = time.perf_counter()
-                    done = self._done()  # validation may have run out of patience
-                if done:
-                    break
-            self.epoch += 1
+        finished = self._agree(self._out_of_budget())[0]
+        self.clock = time.perf_counter()
+        while not finished:
+            self.batches.set_epoch(p.epoch)
+            order = self.batches.batches()
+            while p.batches_done < len(order) and not finished:
+                group = order[p.batches_done : p.batches_done + tc.update_freq]
+                updated = self.train_step([self.train_data.batch(indices) for indices in group])
+                p.batches_done += len(group)
+                self._tick()
+                if updated:
+                    bar.update()
+                    finished, new_scores = self._after_update(bar)
+                    scores = new_scores or scores
+            if p.batches_done >= len(order):
+                p.epoch, p.batches_done = p.epoch + 1, 0
         bar.close()
         if self.writer:
             self.writer.close()
         return scores if scores is not None else self.validate()
 
-    def train_step(self, batch: Batch) -> float:
-        """One optimiser step on ``batch``; returns the summed (label-smoothed) token loss."""
+    def train_step(self, batches: list[Batch]) -> bool:
+        """One optimiser update over ``batches`` (``update_freq`` micro-batches whose gradients add up;
+        under DDP they are synchronised on the last one only). False: skipped for a non-finite loss."""
         self.model.train()
         self.model.need_attention = False
+        tokens = sum(batch.num_tokens for batch in batches)
+        # DDP averages gradients over ranks: scaling by world / (target tokens of every rank) makes the
+        # update the gradient of the loss summed over all its tokens, however they are split up.
+        scale = self.ranks.world / max(self.ranks.all_reduce_sum(tokens, self.device), 1.0)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = torch.zeros((), device=self.device)
+        for i, batch in enumerate(batches):
+            sync = i == len(batches) - 1 or self.ranks.world == 1
+            with nullcontext() if sync else self.ddp.no_sync():
+                micro_loss = self._loss(batch.to(self.device))
+                self.scaler.scale(micro_loss * scale).backward()
+            loss += micro_loss.detach()
+        loss_value = loss.item()
+        if self._agree(not math.isfinite(loss_value))[0]:
+            self._skip(loss_value)
+            return False
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
+        self.scaler.unscale_(self.optimizer)
+        if self.tc.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.progress.step += 1
+        self.progress.bad_steps = 0
+        self.window.add(loss_value, tokens, tokens + sum(int(b.src_mask.sum()) for b in batches))
+        return True
+
+    def _loss(self, batch: Batch) -> Tensor:
+        """The summed label-smoothed cross-entropy of ``batch``'s target tokens (a scalar)."""
         with autocast(self.device, self.dtype):
             logits, _ = self.ddp(batch.src, batch.src_mask, batch.tgt_in)
-        loss = F.cross_entropy(
+        return F.cross_entropy(
             logits.float().flatten(0, 1),
             batch.tgt_out.flatten(),
             ignore_index=PAD,
             label_smoothing=self.tc.label_smoothing,
             reduction="sum",
         )
+
+    def _skip(self, loss: float) -> None:
+        """Drop an update whose loss is not finite; stop after ``trainer.max_bad_steps`` in a row."""
+        p, limit = self.progress, self.tc.max_bad_steps
         self.optimizer.zero_grad(set_to_none=True)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate()
-        self.scaler.scale(loss / max(batch.num_tokens, 1)).backward()
-        self.scaler.unscale_(self.optimizer)
-        if self.tc.clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.clip_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.step += 1
-        return loss.item()
+        p.bad_steps, p.skipped_steps = p.bad_steps + 1, p.skipped_steps + 1
+        log.warning("step %d: loss %s, update skipped (%d in a row)", p.step + 1, loss, p.bad_steps)
+        if p.bad_steps >= limit:
+            raise NmtError(
+                f"step {p.step + 1}: the loss was not finite in {limit} updates in a row "
+                f"(trainer.max_bad_steps={limit}); lower trainer.lr or raise trainer.warmup_steps "
+                "(last.pt keeps the last good state)"
+            )
+
+    def _after_update(self, bar: tqdm) -> tuple[bool, dict[str, float] | None]:
+        """Log, validate, save and obey signals as due; returns (finished, validation scores or None)."""
+        tc, p = self.tc, self.progress
+        if p.step % tc.log_every == 0:
+            self._log_train(bar)
+        minutes = tc.save_every_minutes
+        out_of_budget, signalled, save_due = self._agree(
+            self._out_of_budget(),
+            self.signals.received is not None,
+            minutes is not None and time.monotonic() - self.last_save >= 60 * minutes,
+        )
+        periodic = save_due or bool(tc.save_every and p.step % tc.save_every == 0)
+        scores = None
+        if p.step % tc.valid_every == 0 or out_of_budget:
+            scores = self.validate(periodic)
+        elif signalled or periodic:
+            self._save(periodic=periodic)
+        if signalled:
+            bar.close()
+            note = f"saved {self.run_dir / 'last.pt'} at step {p.step}; run the same command to resume"
+            log.info("%s", note)
+            self.signals.stop(note)
+        self.clock = time.perf_counter()  # validating and saving is not training time
+        patience_lost = tc.patience is not None and p.stale >= tc.patience
+        return out_of_budget or patience_lost, scores
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.progress.train_seconds += now - self.clock
+        self.window.seconds += now - self.clock
+        self.clock = now
+
+    def _agree(self, *flags: bool) -> list[bool]:
+        """Each flag, true on every rank when it is true on any (one all-reduce)."""
+        if self.ranks.world == 1:
+            return list(flags)
+        tensor = torch.tensor(flags, dtype=torch.float32, device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return [bool(flag) for flag in tensor.tolist()]
 
     def learning_rate(self) -> float:
         """``trainer.lr`` times the schedule's multiplier at this step and this far into the budget."""
-        return self.tc.lr * self.lr_multiplier(self.step, self.budget_spent())
+        return self.tc.lr * self.lr_multiplier(self.progress.step, self.budget_spent())
 
     def budget_spent(self) -> float:
         """The fraction of the budget used so far: steps or minutes, whichever is further along."""
-        spent = self.step / self.tc.max_steps
+        spent = self.progress.step / self.tc.max_steps
         if self.tc.max_minutes is not None:
-            seconds = self.train_seconds + time.perf_counter() - self.window_start
-            spent = max(spent, seconds / (60 * self.tc.max_minutes))
+            spent = max(spent, self.progress.train_seconds / (60 * self.tc.max_minutes))
         return spent
 
-    def _done(self) -> bool:
-        """Out of steps or time (checked after every step), or out of patience; every rank agrees."""
-        patience_lost = self.tc.patience is not None and self.stale >= self.tc.patience
-        done = self.budget_spent() >= 1 or patience_lost
-        return self.ranks.all_reduce_sum(float(done), self.device) > 0
+    def _out_of_budget(self) -> bool:
+        return self.budget_spent() >= 1
 
     # ------------------------------------------------------------ validation
     @torch.no_grad()
-    def validate(self) -> dict[str, float]:
-        """Validation loss and greedy BLEU on rank 0; saves last.pt and, when BLEU improves, best.pt."""
+    def validate(self, periodic: bool = False) -> dict[str, float]:
+        """Validation loss and greedy BLEU on rank 0; then every rank saves: last.pt, best.pt when BLEU
+        improves, best_step_N.pt when among the ``trainer.keep_best`` best, step_N.pt if ``periodic``."""
         scores: dict[str, float] = {}
+        p, improved = self.progress, False
         if self.ranks.is_main:
             self.model.eval()
             self.model.need_attention = True
@@ -221,24 +344,26 @@ class Trainer:
                 hyps = generate(self.model, self.valid_data.src[:count], beam=1)
             hyp_text = self.tgt_vocab.decode([h[0].tokens for h in hyps])
             scores["bleu"] = sacrebleu.corpus_bleu(hyp_text, [self.valid_refs[:count]]).score
-            improved = scores["bleu"] > self.best_bleu
-            self.best_bleu, self.stale = (
-                max(self.best_bleu, scores["bleu"]),
-                0 if improved else self.stale + 1,
-            )
+            improved = scores["bleu"] > p.best_bleu
+            p.best_bleu, p.stale = max(p.best_bleu, scores["bleu"]), 0 if improved else p.stale + 1
+            if self.tc.keep_best:  # ties keep the earlier checkpoint
+                ranked = sorted(
+                    [*p.best_k, [scores["bleu"], p.step]], key=lambda entry: (-entry[0], entry[1])
+                )
+                p.best_k = ranked[: self.tc.keep_best]
             for name, value in scores.items():
-                self.writer.add_scalar(f"valid/{name}", value, self.step)
+                self.writer.add_scalar(f"valid/{name}", value, p.step)
             self._log_attention(hyps[: self.tc.attention_images])
             log.info(
                 "validation at step %d: loss %.3f, ppl %.2f, BLEU %.2f%s",
-                self.step,
+                p.step,
                 scores["loss"],
                 scores["ppl"],
                 scores["bleu"],
                 " (best)" if improved else "",
             )
-            self._save(improved)
-        self.stale = int(self.ranks.all_reduce_sum(self.stale if self.ranks.is_main else 0, self.device))
+        p.stale = int(self.ranks.all_reduce_sum(p.stale if self.ranks.is_main else 0, self.device))
+        self._save(best=improved, periodic=periodic)
         return scores
 
     def valid_loss(self) -> float:
@@ -266,61 +391,87 @@ class Trainer:
             tgt_pieces = [*self.tgt_vocab.pieces(nbest[0].tokens), EOS_PIECE]
             table = words_from_pieces(nbest[0].attention, src_pieces, tgt_pieces)
             figure = heatmap_figure(table.matrix, table.src_words, table.tgt_words)
-            self.writer.add_figure(f"attention/{i}", figure, self.step)
+            self.writer.add_figure(f"attention/{i}", figure, self.progress.step)
 
     # ---------------------------------------------------------- checkpoints
-    def _save(self, best: bool) -> None:
-        payload: dict[str, Any] = {
-            "model": self.model.state_dict(),
-            "step": self.step,
-            "bleu": self.best_bleu,
-        }
-        if best:
-            save_checkpoint(self.run_dir / "best.pt", payload)
-        save_checkpoint(
-            self.run_dir / "last.pt",
-            {
-                **payload,
-                "epoch": self.epoch,
-                "stale": self.stale,
-                "train_seconds": self.train_seconds,
-                "optimizer": self.optimizer.state_dict(),
-            },
-        )
-
-    def _resume(self) -> None:
-        path = self.run_dir / "last.pt"
-        if not (self.tc.resume and path.is_file()):
+    def _save(self, best: bool = False, periodic: bool = False) -> None:
+        """Write last.pt (the full training state) and the snapshots due; every rank calls it (it gathers
+        their RNG states), rank 0 writes. Snapshots first, last.pt last: a kill in between loses nothing."""
+        rng = gather_rng_states(self.ranks)
+        self.last_save = time.monotonic()
+        if not self.ranks.is_main:
             return
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step, self.epoch, self.best_bleu = state["step"], state["epoch"] + 1, state["bleu"]
-        self.stale, self.train_seconds = state["stale"], state["train_seconds"]
-        log.info("resumed from %s at step %d (best BLEU %.2f)", path, self.step, self.best_bleu)
+        p, run_dir = self.progress, self.run_dir
+        weights = snapshot(self.model, p)
+        if best:
+            save_checkpoint(run_dir / "best.pt", weights)
+        if periodic and self.tc.keep_last:
+            save_checkpoint(run_dir / f"step_{p.step}.pt", weights)
+            prune_snapshots(run_dir, self.tc.keep_last)
+        if self.tc.keep_best:
+            kept = {int(step) for _, step in p.best_k}
+            if p.step in kept and not (run_dir / f"best_step_{p.step}.pt").exists():
+                save_checkpoint(run_dir / f"best_step_{p.step}.pt", weights)
+            for path in snapshots(run_dir, best=True):
+                if int(SNAPSHOT_NAME.fullmatch(path.name)[2]) not in kept:
+                    path.unlink()
+        save_checkpoint(run_dir / "last.pt", training_state(self.model, self.optimizer, self.scaler, p, rng))
 
     # -------------------------------------------------------------- logging
-    def _log_train(self, bar: tqdm, loss: float, tokens_per_second: float) -> None:
+    def _log_train(self, bar: tqdm) -> None:
+        p, window = self.progress, self.window
+        loss, tokens_per_second = window.loss / max(window.tokens, 1), window.all_tokens / window.seconds
         lr = self.optimizer.param_groups[0]["lr"]
         postfix = {"loss": f"{loss:.3f}", "tok/s": f"{tokens_per_second:,.0f}", "lr": f"{lr:.1e}"}
         if self.tc.max_minutes is not None:  # the time budget decides the ETA: re-estimate the total
-            left = max(60 * self.tc.max_minutes - self.train_seconds, 0.0)
-            bar.total = min(
-                self.tc.max_steps, self.step + round(left * self.step / max(self.train_seconds, 1e-9))
-            )
+            left = max(60 * self.tc.max_minutes - p.train_seconds, 0.0)
+            bar.total = min(self.tc.max_steps, p.step + round(left * p.step / max(p.train_seconds, 1e-9)))
         bar.set_postfix(postfix)
         if self.writer:
-            self.writer.add_scalar("train/loss", loss, self.step)
-            self.writer.add_scalar("train/lr", lr, self.step)
-            self.writer.add_scalar("train/tokens_per_second", tokens_per_second, self.step)
+            self.writer.add_scalar("train/loss", loss, p.step)
+            self.writer.add_scalar("train/lr", lr, p.step)
+            self.writer.add_scalar("train/tokens_per_second", tokens_per_second, p.step)
         step_log.info(
-            "step %d epoch %d loss %.3f lr %.2e %.0f tok/s",
-            self.step,
-            self.epoch,
-            loss,
-            lr,
-            tokens_per_second,
+            "step %d epoch %d loss %.3f lr %.2e %.0f tok/s", p.step, p.epoch, loss, lr, tokens_per_second
         )
+        self.window = Window()
+
+
+@dataclass
+class Window:
+    """What the updates since the last training log line add up to."""
+
+    loss: float = 0.0  # summed token loss
+    tokens: int = 0  # target tokens
+    all_tokens: int = 0  # source and target tokens
+    seconds: float = 0.0
+
+    def add(self, loss: float, tokens: int, all_tokens: int) -> None:
+        self.loss, self.tokens, self.all_tokens = (
+            self.loss + loss,
+            self.tokens + tokens,
+            self.all_tokens + all_tokens,
+        )
+
+
+def describe_precision(
+    precision: str, device: torch.device, dtype: torch.dtype | None, model: EncoderDecoder
+) -> str:
+    """What ``trainer.precision`` became, and why (for the log)."""
+    chosen = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16 with loss scaling"}[dtype]
+    if precision != "auto":
+        return f"{chosen} (trainer.precision={precision})"
+    if device.type == "cuda":
+        why = "the GPU supports bf16" if dtype == torch.bfloat16 else "the GPU has no bf16"
+    elif device.type != "cpu":
+        why = f"no autocast on {device.type}"
+    elif not model.prefers_bf16_on_cpu:
+        why = "bf16 does not speed this model up on a CPU"
+    elif dtype is None:
+        why = "this CPU has no native bf16 (AVX512-BF16 or AMX): emulated bf16 is slower than fp32"
+    else:
+        why = "this CPU computes bf16 natively"
+    return f"auto -> {chosen} ({why})"
 
 
 def _log_to_file(path: Path) -> None:

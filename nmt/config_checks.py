@@ -1,0 +1,61 @@
+"""Values the schemas accept but training cannot use, refused before anything is written.
+
+The schemas (``nmt/config.py``) check types and key names; ``check_training_config`` checks ranges
+and the relations between values, so ``trainer.batch_tokens=0`` stops at start-up with the key's
+name instead of training silently on one-pair batches or failing deep inside torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from omegaconf import DictConfig
+
+from nmt.errors import NmtError
+
+
+def check_training_config(cfg: DictConfig) -> None:
+    """Raise one ``NmtError`` naming every key whose value training cannot use."""
+    problems = [*_trainer_problems(cfg.trainer), *_model_problems(cfg.model)]
+    if problems:
+        raise NmtError("; ".join(problems))
+
+
+def _trainer_problems(tc: DictConfig) -> Iterator[str]:
+    at_least = {
+        "batch_tokens": 1,
+        "max_steps": 1,
+        "update_freq": 1,
+        "log_every": 1,
+        "valid_every": 1,
+        "max_bad_steps": 1,
+        "warmup_steps": 0,
+        "save_every": 0,
+        "keep_last": 0,
+        "keep_best": 0,
+    }
+    for key, low in at_least.items():
+        if tc[key] < low:
+            yield f"trainer.{key}={tc[key]}: must be at least {low}"
+    if not tc.lr > 0:
+        yield f"trainer.lr={tc.lr}: the learning rate must be positive"
+    if not 0 <= tc.label_smoothing < 1:
+        yield f"trainer.label_smoothing={tc.label_smoothing}: must be in [0, 1)"
+    for key in ("max_minutes", "save_every_minutes"):
+        if tc[key] is not None and not tc[key] > 0:
+            yield f"trainer.{key}={tc[key]}: must be positive (or null: no limit)"
+    if tc.patience is not None and tc.patience < 1:
+        yield f"trainer.patience={tc.patience}: must be at least 1 (or null: no early stopping)"
+
+
+def _model_problems(model: DictConfig) -> Iterator[str]:
+    for key in ("dropout", "attn_dropout"):
+        if key in model and not 0 <= model[key] < 1:
+            yield f"model.{key}={model[key]}: a dropout probability must be in [0, 1)"
+    if model.arch == "rnn" and model.hidden_dim % 2:
+        yield (
+            f"model.hidden_dim={model.hidden_dim}: must be even "
+            "(the bidirectional encoder gives each direction half of it)"
+        )
+    if model.arch == "transformer" and model.d_model % model.heads:
+        yield f"model.d_model={model.d_model}: must be a multiple of model.heads={model.heads}"
