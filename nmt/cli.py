@@ -4,6 +4,7 @@ nmt train [HYDRA OVERRIDES]            train a model (see nmt/train.py)
 nmt translate RUN_DIR ["sentence" ...]  translate arguments, --input FILE, or stdin
 nmt evaluate RUN_DIR --split test       BLEU, chrF and TER with sacrebleu signatures
 nmt compare RUN_DIR...                  a table of runs with significance, and BLEU by source length
+nmt average RUN_DIR --last K | --best K  average checkpoints into one (then --checkpoint PATH)
 """
 
 from __future__ import annotations
@@ -114,6 +115,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     compare.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: 1000)")
     compare.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     compare.set_defaults(func=run_compare)
+
+    average = commands.add_parser("average", help="average a run's checkpoints (parameter mean)")
+    average.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="a run directory written by `nmt train`"
+    )
+    which = average.add_mutually_exclusive_group(required=True)
+    which.add_argument("--last", type=int, metavar="K", help="the K newest step_N.pt (trainer.keep_last)")
+    which.add_argument("--best", type=int, metavar="K", help="the K best best_step_N.pt (trainer.keep_best)")
+    average.add_argument(
+        "--out", type=Path, help="where to write (default: RUN_DIR/average_lastK.pt or _bestK)"
+    )
+    average.set_defaults(func=run_average)
     return parser, commands.choices
 
 
@@ -355,6 +368,16 @@ def run_compare(args: argparse.Namespace) -> int:
     )
     print(report.read_text(encoding="utf-8"))
     print(f"written to {report.parent}: comparison.md, comparison.csv, bleu_by_length.csv/.png")
+    return 0
+
+
+# ------------------------------------------------------------------ average
+def run_average(args: argparse.Namespace) -> int:
+    from nmt.training.average import average_run
+
+    out, paths = average_run(args.run_dir, args.last, args.best, args.out)
+    print(f"averaged {', '.join(p.name for p in paths)} -> {out}")
+    print(f"use it with: nmt evaluate {args.run_dir} --checkpoint {out}")
     return 0
 
 

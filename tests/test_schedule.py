@@ -22,9 +22,14 @@ def test_decays_follow_the_spent_budget_down_to_zero(schedule: str) -> None:
     assert values == sorted(values, reverse=True)
 
 
-def test_inverse_sqrt_halves_at_four_times_the_warmup() -> None:
-    multiplier = lr_multiplier(TrainerConfig(schedule="inverse_sqrt", warmup_steps=100))
-    assert multiplier(400, 0.0) == pytest.approx(0.5)
+def test_inverse_sqrt_is_the_schedule_of_vaswani_et_al() -> None:
+    d_model, warmup = 512, 4000
+    cfg = TrainerConfig(schedule="inverse_sqrt", warmup_steps=warmup, lr=(d_model * warmup) ** -0.5)
+    multiplier = lr_multiplier(cfg)
+    for n in (1, 100, 3999, 4000, 4001, 16000, 100_000):  # update number n (1-based) = step n - 1
+        paper = d_model**-0.5 * min(n**-0.5, n * warmup**-1.5)
+        assert cfg.lr * multiplier(n - 1, 0.0) == pytest.approx(paper, rel=1e-12)
+    assert multiplier(4 * warmup - 1, 0.0) == pytest.approx(0.5)  # halved at four times the warm-up
 
 
 def test_unknown_schedule_names_the_key() -> None:

@@ -48,6 +48,7 @@ from nmt.training.checkpoint import (
     snapshots,
     training_state,
 )
+from nmt.training.cluster import export_submitit_distributed_env
 from nmt.training.lock import run_dir_lock
 from nmt.training.runtime import (
     Distributed,
@@ -73,6 +74,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     check_training_config(cfg)
     run_dir = Path(cfg.run_dir)
+    export_submitit_distributed_env()
     device = resolve_device(cfg.trainer.device)
     ranks = init_distributed(device)
     if cfg.trainer.threads:
@@ -411,7 +413,8 @@ class Trainer:
         if self.tc.keep_best:
             kept = {int(step) for _, step in p.best_k}
             if p.step in kept and not (run_dir / f"best_step_{p.step}.pt").exists():
-                save_checkpoint(run_dir / f"best_step_{p.step}.pt", weights)
+                bleu = next(score for score, step in p.best_k if step == p.step)  # this checkpoint's own
+                save_checkpoint(run_dir / f"best_step_{p.step}.pt", {**weights, "bleu": bleu})
             for path in snapshots(run_dir, best=True):
                 if int(SNAPSHOT_NAME.fullmatch(path.name)[2]) not in kept:
                     path.unlink()
