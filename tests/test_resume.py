@@ -61,7 +61,9 @@ def test_a_run_killed_at_a_random_step_resumes_to_bitwise_equal_parameters(
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     nmt("train", *args, f"run_dir={straight}")
 
-    kill_at = random.randint(2, 20)  # 7 batches an epoch: kills land in every epoch, before and after validation
+    kill_at = random.randint(
+        2, 20
+    )  # 7 batches an epoch: kills land in every epoch, before and after validation
     process = start_train(*args, f"run_dir={killed}", output=tmp_path / "killed")
     reached = wait_for_step(killed, process, kill_at)
     process.kill()
@@ -85,9 +87,11 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes_from_it(tmp_path: Path) 
     process.terminate()
     assert process.wait(timeout=120) == 128 + signal.SIGTERM
     saved = load_checkpoint(run / "last.pt")["step"]
-    assert saved >= 3 and f"stopped by SIGTERM; saved {run / 'last.pt'} at step {saved}" in (
-        tmp_path / "term.err"
-    ).read_text()
+    assert (
+        saved >= 3
+        and f"stopped by SIGTERM; saved {run / 'last.pt'} at step {saved}"
+        in (tmp_path / "term.err").read_text()
+    )
 
     nmt("train", *args, f"trainer.max_steps={saved + 2}")
     assert f"resumed from {run / 'last.pt'} at step {saved} " in (run / "train.log").read_text()

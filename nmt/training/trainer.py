@@ -32,7 +32,7 @@ from nmt.alignment.words import words_from_pieces
 from nmt.config_checks import check_training_config
 from nmt.data.batching import Batch, TokenBatches
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
-from nmt.data.vocab import EOS_PIECE, PAD, Vocab, load_or_train_vocabs
+from nmt.data.vocab import EOS_PIECE, PAD, Vocab, load_or_train_vocabs, vocab_paths
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
 from nmt.rundir import check_same_run, save_checkpoint
@@ -84,8 +84,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if ranks.is_main:
             check_same_run(run_dir, cfg)
             stack.enter_context(run_dir_lock(run_dir))
-        last = run_dir / "last.pt"
-        resume = read_training_state(last) if cfg.trainer.resume and last.is_file() else None
+        resume = _state_to_resume(cfg, run_dir)
         if ranks.is_main:
             OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
             _log_to_file(run_dir / "train.log")
@@ -108,9 +107,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         )
         trainer = Trainer(cfg, model, src_vocab, tgt_vocab, train_pairs, valid_pairs, device, ranks, signals)
         if resume is not None:
-            trainer.restore(resume, last)
+            trainer.restore(resume, run_dir / "last.pt")
         with logging_redirect_tqdm():
             return trainer.fit()
+
+
+def _state_to_resume(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The training state in ``last.pt`` when resuming, with the run's vocabularies checked as well, so a
+    damaged run directory is named before anything is written into it."""
+    for path in set(vocab_paths(run_dir, cfg.data.spm.joint)):
+        if path.exists():
+            Vocab(path)
+    last = run_dir / "last.pt"
+    return read_training_state(last) if cfg.trainer.resume and last.is_file() else None
 
 
 class Trainer:

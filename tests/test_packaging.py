@@ -1,0 +1,65 @@
+"""A wheel install (``pip install .``, not editable) trains and translates: the configs ship inside."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from conftest import REPO, TINY_MODEL
+
+NOT_PACKAGED = {
+    ".venv",
+    ".git",
+    "runs",
+    "data",
+    "build",
+    "outputs",
+    "multirun",
+    ".pytest_cache",
+    ".ruff_cache",
+}
+
+
+@pytest.mark.slow
+def test_a_wheel_install_trains_and_translates(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # a copy, so the build writes nothing into the checkout
+    shutil.copytree(
+        REPO,
+        source,
+        ignore=lambda folder, names: [
+            n for n in names if (Path(folder) == REPO and n in NOT_PACKAGED) or n.endswith(".egg-info")
+        ],
+    )
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # The dependencies (torch among them) come from this environment rather than a download.
+    site = subprocess.run(
+        [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    pip = [venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, str(source)], check=True, cwd=tmp_path)
+    shutil.rmtree(source)  # the install must not need the source tree
+
+    def run(*args: str) -> str:
+        result = subprocess.run([venv / "bin" / "nmt", *args], capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    where = subprocess.run(
+        [venv / "bin" / "python", "-c", "import nmt; print(nmt.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout
+    assert where.startswith(site), where
+    tiny = ["data.train.max_pairs=300", "data.valid.max_pairs=40", "data.spm.vocab_size=400"]
+    run("train", "trainer=tiny", "data=multi30k_en_de", *TINY_MODEL["rnn"], *tiny, "run_dir=wheel_run")
+    assert run("translate", "wheel_run", "A dog runs.").strip()
