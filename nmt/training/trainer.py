@@ -217,8 +217,8 @@ class Trainer:
                 self._tick()
                 if updated:
                     bar.update()
-                    finished, new_scores = self._after_update(bar)
-                    scores = new_scores or scores
+                    finished, validated = self._after_update(bar)
+                    scores = scores if validated is None else validated
             if p.batches_done >= len(order):
                 p.epoch, p.batches_done = p.epoch + 1, 0
         bar.close()
