@@ -63,3 +63,28 @@ def test_a_wheel_install_trains_and_translates(tmp_path: Path) -> None:
     tiny = ["data.train.max_pairs=300", "data.valid.max_pairs=40", "data.spm.vocab_size=400"]
     run("train", "trainer=tiny", "data=multi30k_en_de", *TINY_MODEL["rnn"], *tiny, "run_dir=wheel_run")
     assert run("translate", "wheel_run", "A dog runs.").strip()
+
+
+def test_a_config_folder_of_your_own_adds_to_the_packaged_ones(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    corpus = (REPO / "nmt" / "configs" / "data" / "multi30k_en_de.yaml").read_text()
+    (tmp_path / "data" / "my_corpus.yaml").write_text(
+        corpus.replace("name: multi30k_en_de", "name: my_corpus")
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nmt.cli",
+            "train",
+            "--config-dir",
+            str(tmp_path),
+            "data=my_corpus",
+            "--cfg",
+            "job",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "name: my_corpus" in result.stdout and "name: rnn_bahdanau" in result.stdout
