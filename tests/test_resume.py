@@ -52,7 +52,7 @@ def parameters(run: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(run / "last.pt")["model"]
 
 
-@pytest.mark.parametrize("family", ["rnn", "transformer"])
+@pytest.mark.parametrize("family", ["rnn", pytest.param("transformer", marks=pytest.mark.slow)])
 def test_a_run_killed_at_a_random_step_resumes_to_bitwise_equal_parameters(
     family: str, tmp_path: Path
 ) -> None:
