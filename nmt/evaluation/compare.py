@@ -60,7 +60,7 @@ class RunSummary:
     dir: Path
     cfg: DictConfig
     parameters: int
-    train_minutes: float | None  # training time without validation (last.pt "train_seconds")
+    train_minutes: float | None  # training time without validation (last.pt "progress.train_seconds")
     tokens_per_second: float | None  # source + target tokens, mean of the last values in TensorBoard
     valid_bleu: float | None  # best greedy validation BLEU during training (best.pt "bleu")
     aer: float | None  # AER of the attention translations carry (aer.json "default"), when measured
@@ -118,7 +118,7 @@ def summarize(run_dir: Path, pairs: Pairs, split: str, beam: int, device: str = 
         raise NmtError(f"{run_dir}: its {split} split differs from the other runs' (data settings differ)")
     sources, refs = [s for s, _ in pairs], [t for _, t in pairs]
     hyps = load_or_translate(Translator(run), sources, refs, split, beam=beam, alpha=ALPHA)
-    train_seconds = _checkpoint_value(run_dir / "last.pt", "train_seconds")
+    train_seconds = (_checkpoint_value(run_dir / "last.pt", "progress") or {}).get("train_seconds")
     return RunSummary(
         dir=run_dir,
         cfg=run.cfg,
