@@ -6,6 +6,7 @@ bitwise equal to a run that was never interrupted (dropout on, so the RNG states
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import signal
@@ -20,10 +21,16 @@ from conftest import TINY_MODEL
 from test_cli import TINY_RUN, assert_clean_error, nmt
 
 from nmt.rundir import load_checkpoint
+from nmt.training.signals import Interrupted, StopSignals
 
 TINY_TRANSFORMER = [arg for arg in TINY_RUN if not arg.startswith("model")]
 TINY_TRANSFORMER += ["model=transformer", *TINY_MODEL["transformer"]]
-EXACT = ["trainer.threads=1", "trainer.log_every=1", "trainer.save_every_minutes=null"]
+EXACT = [
+    "trainer.threads=1",
+    "trainer.log_every=1",
+    "trainer.save_every_minutes=null",
+    "trainer.attention_images=0",
+]
 
 
 def start_train(*args: str, output: Path) -> subprocess.Popen:
@@ -141,3 +148,18 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_checkpoint_loadabl
         writer.wait()
         state = load_checkpoint(path)
         assert torch.equal(state["model"]["w"], torch.full((1_000_000,), float(state["step"])))
+
+
+def test_a_signal_handler_installed_before_training_gets_the_signal_after_the_save() -> None:
+    """submitit's SIGUSR2 handler requeues a SLURM job: it must still run, once the checkpoint is saved."""
+    received: list[int] = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: received.append(signum))
+    try:
+        with StopSignals() as signals:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            assert signals.received == signal.SIGUSR2 and received == []  # only noted, training goes on
+            with pytest.raises(Interrupted, match="stopped by SIGUSR2; saved"):
+                signals.stop("saved")
+        assert received == [signal.SIGUSR2]
+    finally:
+        signal.signal(signal.SIGUSR2, previous)

@@ -39,7 +39,14 @@ def test_config_values_training_cannot_use_are_named_before_anything_is_written(
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "finished"
-    nmt("train", *TINY_RUN, f"run_dir={run}", "trainer.max_steps=10", "trainer.valid_every=10")
+    nmt(
+        "train",
+        *TINY_RUN,
+        f"run_dir={run}",
+        "trainer.max_steps=10",
+        "trainer.valid_every=10",
+        "trainer.attention_images=0",
+    )
     return run
 
 
