@@ -303,6 +303,8 @@ class Trainer:
             self._save(periodic=periodic)
         if signalled:
             bar.close()
+            if self.writer:
+                self.writer.close()
             note = f"saved {self.run_dir / 'last.pt'} at step {p.step}; run the same command to resume"
             log.info("%s", note)
             self.signals.stop(note)
