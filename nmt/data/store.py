@@ -21,9 +21,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from itertools import islice
@@ -192,16 +194,25 @@ def prepare_vocabs(text_dir: Path, cfg: DictConfig, seed: int, build: bool = Tru
     entry = text_dir / f"spm-{_key(identity)}"
 
     def build_vocabs(out: Path, work: Path) -> None:
-        text = open_text(text_dir)
-        src_path, tgt_path = vocab_paths(out, cfg.joint)
-        if cfg.joint:
-            train_vocab(sample_sentences(text, ("src", "tgt"), cfg.input_sentence_size, seed), src_path, cfg)
-        else:
-            train_vocab(sample_sentences(text, ("src",), cfg.input_sentence_size, seed), src_path, cfg)
-            train_vocab(sample_sentences(text, ("tgt",), cfg.input_sentence_size, seed), tgt_path, cfg)
+        sides = (
+            [(("src", "tgt"), vocab_paths(out, True)[0])]
+            if cfg.joint
+            else list(zip((("src",), ("tgt",)), vocab_paths(out, False), strict=True))
+        )
+        # in a child process: the memory that sampling and sentencepiece take is given back when it ends
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as child:
+            for columns, path in sides:
+                child.submit(_train_on_sample, text_dir, columns, path, cfg, seed).result()
 
     _entry(entry, build_vocabs, build, "sentencepiece model")
     return vocab_paths(entry, cfg.joint)
+
+
+def _train_on_sample(
+    text_dir: Path, columns: tuple[str, ...], path: Path, cfg: DictConfig, seed: int
+) -> None:
+    sentences = sample_sentences(open_text(text_dir), columns, cfg.input_sentence_size, seed)
+    train_vocab(sentences, path, cfg)
 
 
 def sample_sentences(text: datasets.Dataset, columns: Sequence[str], size: int, seed: int) -> list[str]:
@@ -253,7 +264,11 @@ def prepare_ids(
 def encode_batch(batch: dict[str, list[str]], models: list[str]) -> dict[str, list[list[int]]]:
     """Subword ids of a batch of pairs (columns src, tgt) with the source and target models."""
     src_model, tgt_model = (_processor(m) for m in models)
-    return {"src_ids": src_model.encode(batch["src"]), "tgt_ids": tgt_model.encode(batch["tgt"])}
+    # one thread each: the corpus is already shared out between processes
+    return {
+        "src_ids": src_model.encode(batch["src"], num_threads=1),
+        "tgt_ids": tgt_model.encode(batch["tgt"], num_threads=1),
+    }
 
 
 @cache
@@ -278,8 +293,10 @@ def _entry(entry: Path, build_into: Callable[[Path, Path], None], build: bool, w
             "must be one folder that every process sees"
         )
     log.info("preparing the %s into %s", what, entry)
+    for stale in entry.parent.glob(f".work-{entry.name}-*"):  # left by a process that was killed
+        if not _alive(int(stale.name.rsplit("-", 1)[1])):
+            shutil.rmtree(stale, ignore_errors=True)
     work = entry.parent / f".work-{entry.name}-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
     (work / "entry").mkdir(parents=True)
     try:
         build_into(work / "entry", work)
@@ -290,6 +307,16 @@ def _entry(entry: Path, build_into: Callable[[Path, Path], None], build: bool, w
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _map(
