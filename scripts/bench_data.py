@@ -128,24 +128,27 @@ WORKERS = {"prepare": work_prepare, "batches": work_batches, "ddp": work_ddp}
 
 
 # ----------------------------------------------------------------- measuring
-def run_measured(command: list[str], cores: list[int] | None = None) -> tuple[float, int, list[str]]:
-    """Run ``command``; its wall time, the peak of the summed RSS of it and its children, its stdout."""
+def run_measured(
+    command: list[str], cores: list[int] | None = None
+) -> tuple[float, dict[str, int], list[str]]:
+    """Run ``command``; its wall time, the peaks of the summed RSS and PSS of it and its children
+    (PSS counts a page shared by n processes 1/n times in each), and its stdout lines."""
     start = time.perf_counter()
     process = psutil.Popen(command, stdout=subprocess.PIPE, text=True)
     if cores:
         process.cpu_affinity(cores)  # its workers inherit it
-    peak = 0
+    peak = {"rss": 0, "pss": 0}
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not done.is_set():
             try:
-                tree = [process, *process.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
+                memory = [p.memory_full_info() for p in [process, *process.children(recursive=True)]]
+                for key in peak:
+                    peak[key] = max(peak[key], sum(getattr(m, key) for m in memory))
+            except psutil.Error:  # a worker ended while being read
                 pass
-            time.sleep(0.1)
+            time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -220,11 +223,15 @@ def report(args: argparse.Namespace) -> None:
     reuse_s, _, _ = run_measured(worker(args, "prepare"))
     epoch = json.loads(run_measured(worker(args, "batches"))[2][-1])
     big, small = ddp_memory(args, WMT), ddp_memory(args, "multi30k_en_de")
-    gib = 1 << 30
+    gb = 1e9
     rows = [
         ("corpus", f"{prepared['report']['read']:,} distinct pairs, {prepared['pairs']:,} after cleaning"),
         (f"prepare on {len(cores)} CPU cores (target ≤ 10 min)", f"{prepare_s / 60:.1f} min"),
-        ("peak RSS while preparing, workers included (target ≤ 2.5 GB)", f"{peak / gib:.2f} GiB"),
+        (
+            "peak RSS while preparing, summed over its processes (target ≤ 2.5 GB)",
+            f"{peak['rss'] / gb:.2f} GB",
+        ),
+        ("peak PSS while preparing, summed over its processes", f"{peak['pss'] / gb:.2f} GB"),
         ("reuse: a second run finds and opens it (target ≤ 10 s)", f"{reuse_s:.1f} s"),
         (
             f"one epoch's batch order, {args.batch_tokens} tokens (target ≤ 5 s)",
@@ -239,7 +246,7 @@ def report(args: argparse.Namespace) -> None:
             rows.append(
                 (
                     f"rank {b['rank']} USS {what}: WMT-sized / Multi30k (target: ≤ 1 GB more)",
-                    f"{b[key] / gib:.2f} / {s[key] / gib:.2f} GiB (+{(b[key] - s[key]) / gib:.2f})",
+                    f"{b[key] / gb:.2f} / {s[key] / gb:.2f} GB (+{(b[key] - s[key]) / gb:.2f})",
                 )
             )
     print(f"\n{len(os.sched_getaffinity(0))} CPU cores visible, {args.cores} for the preparation\n")

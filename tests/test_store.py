@@ -123,7 +123,8 @@ def test_cleaning_counts_each_reason_and_keeps_the_order(tmp_path: Path) -> None
 
 def test_worker_processes_prepare_the_same_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     one = prepare_training_data(config(tmp_path / "one", "data.num_proc=1"))
-    monkeypatch.setattr(store, "PARALLEL_MIN_PAIRS", 0)  # even 500 pairs go to two workers
+    monkeypatch.setattr(store, "PARALLEL_MIN_PAIRS", 0)  # even 500 pairs go to two workers,
+    monkeypatch.setattr(store, "PIECE", 128)  # in pieces of 128
     two = prepare_training_data(config(tmp_path / "two", "data.num_proc=2"))
     every = np.arange(500)
     assert one.corpus.dataset[every].equals(two.corpus.dataset[every])

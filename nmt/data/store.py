@@ -24,7 +24,7 @@ import logging
 import multiprocessing
 import os
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 VERSION = 1  # bump when the stored format or the preparation changes: older entries are then ignored
 PARALLEL_MIN_PAIRS = 100_000  # smaller corpora are prepared in this process (no worker start-up)
 CHUNK = 10_000  # pairs per map batch and per written record batch
+PIECE = 500_000  # pairs mapped by one set of worker processes
 PAIRS = pa.schema([("src", pa.string()), ("tgt", pa.string())])
 
 
@@ -217,15 +218,33 @@ def _train_on_sample(
 
 def sample_sentences(text: datasets.Dataset, columns: Sequence[str], size: int, seed: int) -> list[str]:
     """``size`` sentences drawn without replacement from ``columns`` of every pair (all of them when
-    there are fewer), in corpus order; the same seed draws the same sentences."""
+    there are fewer), in corpus order; the same seed draws the same sentences.
+
+    The corpus is read once, in order, with plain reads: random access to its memory map would keep
+    most of its pages resident in this process.
+    """
     total = len(text) * len(columns)
     picked = np.arange(total)
     if total > size:
         log.info("sampling %d of %d sentences for sentencepiece (seed %d)", size, total, seed)
         picked = np.sort(np.random.default_rng(seed).choice(total, size, replace=False))
-    rows = text.with_format("arrow")[picked // len(columns)]
-    values = [rows.column(name).to_pylist() for name in columns]
-    return [values[side][i] for i, side in enumerate((picked % len(columns)).tolist())]
+    rows, sides = picked // len(columns), picked % len(columns)
+    sentences: list[str] = []
+    start = 0
+    for batch in _record_batches(text):
+        lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
+        taken = batch.take(rows[lo:hi] - start)
+        values = [taken.column(name).to_pylist() for name in columns]
+        sentences += [values[side][i] for i, side in enumerate(sides[lo:hi].tolist())]
+        start += batch.num_rows
+    return sentences
+
+
+def _record_batches(dataset: datasets.Dataset) -> Iterator[pa.RecordBatch]:
+    """The record batches of a dataset saved with ``save_to_disk``, in order, read from its files."""
+    for file in dataset.cache_files:
+        with pa.OSFile(file["filename"]) as source:
+            yield from pa.ipc.open_stream(source)
 
 
 # ----------------------------------------------------------------- ids
@@ -322,20 +341,30 @@ def _alive(pid: int) -> bool:
 def _map(
     dataset: datasets.Dataset, function: Callable, path: Path, num_proc: int, desc: str, **kwargs: Any
 ) -> datasets.Dataset:
-    """``dataset.map(function)`` in batches, in ``num_proc`` processes for large corpora, into ``path``."""
+    """``dataset.map(function)`` in batches, in ``num_proc`` processes for large corpora, into files
+    beside ``path``. Large corpora are mapped one piece of PIECE pairs at a time: a worker keeps the
+    pages of the memory map that it has read resident until it ends."""
     options = {key: kwargs.pop(key) for key in ("features", "remove_columns") if key in kwargs}
-    return dataset.map(
-        function,
-        batched=True,
-        batch_size=CHUNK,
-        writer_batch_size=CHUNK,
-        num_proc=num_proc if num_proc > 1 and len(dataset) >= PARALLEL_MIN_PAIRS else None,
-        fn_kwargs=kwargs,
-        cache_file_name=str(path),
-        new_fingerprint=path.stem,
-        desc=desc,
-        **options,
-    )
+    starts = range(0, max(len(dataset), 1), PIECE)
+    pieces = []
+    for i, start in enumerate(starts):
+        piece = dataset.select(range(start, min(start + PIECE, len(dataset))))  # a slice: nothing copied
+        name = f"{path.stem}-{i:05d}"
+        pieces.append(
+            piece.map(
+                function,
+                batched=True,
+                batch_size=CHUNK,
+                writer_batch_size=CHUNK,
+                num_proc=num_proc if num_proc > 1 and len(piece) >= PARALLEL_MIN_PAIRS else None,
+                fn_kwargs=kwargs,
+                cache_file_name=str(path.with_name(f"{name}.arrow")),
+                new_fingerprint=name,
+                desc=desc if len(starts) == 1 else f"{desc} ({i + 1}/{len(starts)})",
+                **options,
+            )
+        )
+    return datasets.concatenate_datasets(pieces) if len(pieces) > 1 else pieces[0]
 
 
 def _num_proc(configured: int | None) -> int:
