@@ -86,8 +86,11 @@ class TrainingData:
     report: dict[str, int]  # pairs read, kept and dropped per reason
 
     def summary(self) -> str:
-        dropped = ", ".join(f"{reason} {self.report[reason]}" for reason in DROP_REASONS)
-        return f"kept {self.report['kept']} of {self.report['read']} (dropped: {dropped})"
+        return f"kept {self.report['kept']} of {self.report['read']} (dropped: {_dropped(self.report)})"
+
+
+def _dropped(report: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {report[reason]}" for reason in DROP_REASONS)
 
 
 def prepare_training_data(cfg: DictConfig, build: bool = True) -> TrainingData:
@@ -133,9 +136,8 @@ def prepare_text(cfg: DictConfig, build: bool = True) -> Path:
         )
         kept, report = _select_clean(cleaned, data.clean.dedupe)
         if not kept.size:
-            dropped = ", ".join(f"{reason} {report[reason]}" for reason in DROP_REASONS)
             raise NmtError(
-                f"data.train: cleaning dropped all {report['read']} pairs of {where} ({dropped}); "
+                f"data.train: cleaning dropped all {report['read']} pairs of {where} ({_dropped(report)}); "
                 f"check data.clean (max_words={data.clean.max_words}, max_ratio={data.clean.max_ratio})"
             )
         cleaned.select(kept).select_columns(["src", "tgt"]).save_to_disk(out / "text")
