@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -220,6 +221,7 @@ def report(args: argparse.Namespace) -> None:
     if not marker.exists():
         build(corpus, args.pairs, args.seed, CleanConfig())
         marker.touch()
+    shutil.rmtree(args.work / "cache", ignore_errors=True)  # prepare from nothing
     cores = sorted(os.sched_getaffinity(0))[: args.cores]
     prepare_s, peak, lines = run_measured(worker(args, "prepare"), cores)
     prepared = json.loads(lines[-1])

@@ -63,6 +63,17 @@ def test_ids_decode_back_to_the_cleaned_text(tmp_path: Path) -> None:
     }
 
 
+def test_separate_vocabularies_encode_each_side(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "data.spm.joint=false")
+    data = prepare_training_data(cfg)
+    src_vocab, tgt_vocab = (Vocab(path) for path in data.vocab_models)
+    assert [p.name for p in data.vocab_models] == ["spm.src.model", "spm.tgt.model"]
+    text = open_text(prepare_text(cfg))
+    batch = data.corpus.dataset[np.arange(50)]
+    assert src_vocab.decode(batch.column("src_ids").to_pylist()) == text["src"][:50]
+    assert tgt_vocab.decode(batch.column("tgt_ids").to_pylist()) == text["tgt"][:50]
+
+
 def test_a_batch_holds_the_pairs_it_names(tmp_path: Path) -> None:
     data = prepare_training_data(config(tmp_path))
     batch = data.corpus.batch(np.array([7, 3]))

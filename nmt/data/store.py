@@ -102,7 +102,7 @@ def prepare_training_data(cfg: DictConfig, build: bool = True) -> TrainingData:
     """
     text_dir = prepare_text(cfg, build)
     src_model, tgt_model = vocab_paths(cfg.run_dir, cfg.data.spm.joint)
-    if not src_model.is_file():
+    if not (src_model.is_file() and tgt_model.is_file()):
         src_model, tgt_model = prepare_vocabs(text_dir, cfg.data.spm, cfg.seed, build)
     corpus = prepare_ids(text_dir, (src_model, tgt_model), _num_proc(cfg.data.num_proc), build)
     return TrainingData(corpus, (src_model, tgt_model), read_report(text_dir))
