@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -134,14 +135,15 @@ WORKERS = {"prepare": work_prepare, "batches": work_batches, "ddp": work_ddp}
 # ----------------------------------------------------------------- measuring
 def run_measured(
     command: list[str], cores: list[int] | None = None
-) -> tuple[float, dict[str, int], list[str]]:
+) -> tuple[float, dict[str, float], list[str]]:
     """Run ``command``; its wall time, the peaks of the summed RSS and PSS of it and its children
-    (PSS counts a page shared by n processes 1/n times in each), and its stdout lines."""
+    (PSS counts a page shared by n processes 1/n times in each) and their CPU time, its stdout lines."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = psutil.Popen(command, stdout=subprocess.PIPE, text=True)
     if cores:
         process.cpu_affinity(cores)  # its workers inherit it
-    peak = {"rss": 0, "pss": 0}
+    peak: dict[str, float] = {"rss": 0, "pss": 0}
     done = threading.Event()
 
     def sample() -> None:
@@ -163,6 +165,8 @@ def run_measured(
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed with exit status {process.returncode}")
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)  # every process it waited for, workers included
+    peak["cpu"] = cpu.ru_utime + cpu.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
     return seconds, peak, [line for line in out.splitlines() if line.startswith("{")]
 
 
@@ -232,7 +236,10 @@ def report(args: argparse.Namespace) -> None:
     gb = 1e9
     rows = [
         ("corpus", f"{prepared['report']['read']:,} distinct pairs, {prepared['pairs']:,} after cleaning"),
-        (f"prepare on {len(cores)} CPU cores (target ≤ 10 min)", f"{prepare_s / 60:.1f} min"),
+        (
+            f"prepare on {len(cores)} CPU cores (target ≤ 10 min)",
+            f"{prepare_s / 60:.1f} min (CPU time of all its processes: {peak['cpu'] / 60:.1f} min)",
+        ),
         (
             "peak RSS while preparing, summed over its processes (target ≤ 2.5 GB)",
             f"{peak['rss'] / gb:.2f} GB",
