@@ -48,8 +48,9 @@ compare: install  ## every attention type on COMPARE_DATA, 20 min each (ARGS= ov
 tensorboard: install
 	$(BIN)/tensorboard --logdir runs
 
-bench: install  ## training tokens/s (fp32 vs bf16); decoding sentences/s of RUN, if trained
+bench: install  ## training tokens/s (fp32 vs bf16); decoding sentences/s of RUN, if trained; data pipeline
 	$(BIN)/python scripts/bench.py $(if $(wildcard $(RUN)/best.pt),--run $(RUN))
+	$(BIN)/python scripts/bench_data.py
 
 test: install  ## the fast suite (what CI runs)
 	$(BIN)/python -m pytest -q

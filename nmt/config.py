@@ -34,6 +34,7 @@ class HubConfig:
     data_files: list[str] | None = None
     src_field: str = MISSING  # dotted path into each record, e.g. "translation.en"
     tgt_field: str = MISSING
+    streaming: bool = False  # read records as they download, for corpora too large to download first
 
 
 @dataclass
@@ -90,6 +91,7 @@ class DataConfig:
     hash_split: HashSplitConfig = field(default_factory=HashSplitConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
     spm: SubwordConfig = field(default_factory=SubwordConfig)
+    num_proc: int | None = None  # processes that prepare the training corpus (None: every CPU core)
 
 
 @dataclass
@@ -171,7 +173,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 1234
     run_dir: str = "runs/${data.name}/${model.name}"
-    cache_dir: str = "${oc.env:NMT_CACHE_DIR,data}"  # where downloaded corpora are kept
+    cache_dir: str = "${oc.env:NMT_CACHE_DIR,data}"  # downloaded corpora; prepared ones in prepared/
 
 
 def register_configs() -> None:

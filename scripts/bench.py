@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from nmt.config import SubwordConfig, register_configs
+from nmt.config import register_configs
 from nmt.data.batching import Batch, TokenBatches
-from nmt.data.pipeline import EncodedPairs, load_pairs
-from nmt.data.vocab import PAD, load_or_train_vocabs
+from nmt.data.pipeline import load_pairs
+from nmt.data.store import prepare_training_data
+from nmt.data.vocab import PAD, Vocab
 from nmt.models import build_model
 from nmt.training.runtime import autocast
 from nmt.translate import Translator
@@ -55,12 +56,9 @@ def train_step(
 def bench_training(models: list[str], steps: int, batch_tokens: int, tmp: Path) -> list[str]:
     """Median tokens/s (source + target, padding excluded) of full training steps, after a warm-up
     pass over the same batches."""
-    pairs = load_pairs(compose_config(), "train")[:20_000]
-    vocab, _ = load_or_train_vocabs(tmp, SubwordConfig(vocab_size=8000), pairs)
-    data = EncodedPairs.encode(pairs, vocab, vocab)
-    batches = TokenBatches(
-        [len(s) for s in data.src], [len(t) for t in data.tgt], batch_tokens, seed=0
-    ).batches()
+    data = prepare_training_data(compose_config("data.train.max_pairs=20000", f"run_dir={tmp}"))
+    vocab = Vocab(data.vocab_models[0])
+    batches = TokenBatches(data.corpus.src_lengths, data.corpus.tgt_lengths, batch_tokens, seed=0).batches()
     rows = []
     for name in models:
         cfg = compose_config(f"model={name}").model
@@ -69,7 +67,7 @@ def bench_training(models: list[str], steps: int, batch_tokens: int, tmp: Path) 
             model = build_model(cfg, len(vocab), len(vocab), PAD).train()
             model.need_attention = False
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-            timed = [data.batch(indices) for indices in batches[:steps]]
+            timed = [data.corpus.batch(indices) for indices in batches[:steps]]
             for batch in timed:  # warm-up: oneDNN prepares kernels once per shape, as training soon has
                 train_step(model, optimizer, batch, dtype)
             speeds = [

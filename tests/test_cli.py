@@ -236,3 +236,31 @@ def test_invalid_utf8_translation_input_names_the_line(run_dir: Path, tmp_path: 
     source = tmp_path / "bad.txt"
     source.write_bytes(b"good\nalso good\n\xc3\x28 bad\n")
     assert_clean_error(nmt("translate", str(run_dir), "--input", str(source), check=False), "bad.txt:3")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["data.clean.max_words=1"], ["cleaning dropped all 300 pairs", "data.clean", "max_words=1"]),
+        (["data.spm.vocab_size=20"], ["data.spm.vocab_size=20 is too small", "at least"]),
+    ],
+)
+def test_unusable_training_data_is_named_before_the_run_directory_is_touched(
+    tmp_path: Path, overrides: list[str], expected: list[str]
+) -> None:
+    run = tmp_path / "run"
+    result = nmt("train", *TINY_RUN, f"run_dir={run}", *overrides, check=False)
+    assert_clean_error(result, *expected)
+    assert not run.exists()
+
+
+def test_an_empty_corpus_is_named_and_the_run_directory_left_as_it_was(tmp_path: Path) -> None:
+    (tmp_path / "e.en").write_text("")
+    (tmp_path / "e.de").write_text("")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    overrides = [f"data.train.src.path={tmp_path / 'e.en'}", f"data.train.tgt.path={tmp_path / 'e.de'}"]
+    result = nmt("train", *TINY_RUN, f"run_dir={run}", *overrides, check=False)
+    assert_clean_error(result, "e.en", "e.de", "no sentence pairs")
+    assert [p.name for p in run.iterdir()] == ["notes.txt"]

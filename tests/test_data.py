@@ -1,4 +1,4 @@
-"""Reading corpora (text, TSV, `datasets`), downloads, the hash split, and training-pair cleaning."""
+"""Reading corpora (text, TSV, `datasets`, streamed or not), downloads, the hash split, normalisation."""
 
 from __future__ import annotations
 
@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
-from nmt.config import CleanConfig, DataConfig, FileConfig, SubwordConfig
-from nmt.data.clean import clean_pairs, normalize, normalize_pairs
+from nmt.config import DataConfig, FileConfig
+from nmt.data.clean import normalize, normalize_pairs
 from nmt.data.sources import download, hash_part, load_split, resolve_file
-from nmt.data.vocab import Vocab, train_vocab
 from nmt.errors import NmtError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -240,40 +239,20 @@ def test_hub_format_with_local_json(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     missing = {**hub, "data_files": [str(tmp_path / "absent.jsonl")], "tgt_field": "translation.fr"}
     with pytest.raises(NmtError, match="could not load dataset 'json'"):
         load_split(split_config(format="hub", hub=missing), "train", tmp_path)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-streamed")
+    streamed = split_config(format="hub", hub={**hub, "tgt_field": "translation.fr", "streaming": True})
+    assert load_split(streamed, "train", tmp_path) == [(f"Sentence {i}.", f"Phrase {i}.") for i in range(5)]
+    assert not list((tmp_path / "hf-streamed").glob("**/*.arrow"))  # nothing stored by datasets
+    with pytest.raises(
+        NmtError, match=r"no field translation\.de; its fields: translation\.en, translation\.fr"
+    ):
+        load_split(
+            split_config(format="hub", hub={**hub, "tgt_field": "translation.de", "streaming": True}),
+            "train",
+            tmp_path,
+        )
 
 
 # ----------------------------------------------------------------- cleaning
-def test_clean_pairs_counts_each_reason() -> None:
-    pairs = [
-        ("A cafe\u0301  here. ", "Un   café ici."),  # kept, NFC + whitespace normalised
-        ("", "vide"),  # empty
-        ("   ", "blanc"),  # empty after normalisation
-        (" ".join(["w"] * 11), "court"),  # too_long (max_words 10)
-        ("one two three four five six", "un"),  # ratio 6 > 3 with 6 >= 5 words
-        ("one two three", "un"),  # ratio 3 but only 3 words: kept
-        ("A café here.", "Un café ici."),  # duplicate of the first after normalisation
-    ]
-    kept, report = clean_pairs(pairs, CleanConfig(max_words=10, max_ratio=3.0, ratio_min_words=5))
-    assert kept == [("A café here.", "Un café ici."), ("one two three", "un")]
-    assert kept[0][0] == "A caf\u00e9 here."
-    assert report == {"kept": 2, "empty": 2, "too_long": 1, "ratio": 1, "duplicate": 1}
-    _, report = clean_pairs(pairs, CleanConfig(max_words=10, dedupe=False))
-    assert report["duplicate"] == 0 and report["kept"] == 3
-
-
 def test_normalize_pairs_drops_nothing() -> None:
     assert normalize_pairs([("  a\tb ", ""), ("e\u0301", "x\u00a0 y")]) == [("a b", ""), ("\u00e9", "x y")]
-
-
-def test_a_sampled_vocabulary_depends_only_on_the_seed(data_dir: Path, tmp_path: Path) -> None:
-    """A corpus over input_sentence_size is sampled with the seed: same seed, same pieces and scores."""
-    with gzip.open(data_dir / "multi30k/train.en.gz", "rt") as lines:
-        sentences = [line.strip() for line, _ in zip(lines, range(2000), strict=False)]
-    cfg = SubwordConfig(vocab_size=300, input_sentence_size=500)
-
-    def pieces(seed: int, name: str) -> list[tuple[str, float]]:
-        train_vocab(sentences, tmp_path / f"{name}.model", cfg, seed)
-        sp = Vocab(tmp_path / f"{name}.model").sp
-        return [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
-
-    assert pieces(1, "a") == pieces(1, "b") != pieces(2, "c")

@@ -12,7 +12,7 @@ from conftest import MODEL_CONFIGS, tiny_model_config
 
 from nmt.config import SubwordConfig
 from nmt.data.batching import make_batch
-from nmt.data.vocab import PAD, load_or_train_vocabs
+from nmt.data.vocab import PAD, Vocab, train_vocab
 from nmt.models import build_model
 from nmt.search import length_penalty, search
 
@@ -70,7 +70,9 @@ def real_pairs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
         gzip.open(data_dir / "multi30k/train.de.gz", "rt") as de,
     ):
         pairs = [(s.strip(), t.strip()) for s, t, _ in zip(en, de, range(200), strict=False)]
-    vocab, _ = load_or_train_vocabs(tmp_path_factory.mktemp("spm"), SubwordConfig(vocab_size=300), pairs)
+    path = tmp_path_factory.mktemp("spm") / "spm.model"
+    train_vocab([side for pair in pairs for side in pair], path, SubwordConfig(vocab_size=300))
+    vocab = Vocab(path)
     return vocab, vocab.encode([s for s, _ in pairs]), vocab.encode([t for _, t in pairs])
 
 

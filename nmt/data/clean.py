@@ -2,20 +2,22 @@
 
 Training pairs are normalised and filtered (empty, too long, extreme length ratio, duplicates);
 validation and test pairs are only normalised, so that their scores stay comparable with published ones.
+``clean_batch`` does the per-pair work on a batch of a `datasets` corpus (in worker processes);
+duplicates are then removed across the whole corpus from the keys it returns (``nmt.data.store``).
 """
 
 from __future__ import annotations
 
-import logging
+import hashlib
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 from nmt.config import CleanConfig
 
-logger = logging.getLogger(__name__)
-
 Pair = tuple[str, str]
 DROP_REASONS = ("empty", "too_long", "ratio", "duplicate")
+KEEP = -1  # the reason code of a pair that passes every per-pair filter
 
 
 def normalize(text: str) -> str:
@@ -28,35 +30,8 @@ def normalize_pairs(pairs: Iterable[Pair]) -> list[Pair]:
     return [(normalize(src), normalize(tgt)) for src, tgt in pairs]
 
 
-def clean_pairs(pairs: Iterable[Pair], cfg: CleanConfig) -> tuple[list[Pair], dict[str, int]]:
-    """Normalise and filter training pairs, keeping their order.
-
-    Returns the kept pairs and a report counting them (``kept``) and each reason to drop one
-    (``empty``, ``too_long``, ``ratio``, ``duplicate``); the report is also logged.
-    """
-    # a plain copy: reading attributes of an OmegaConf node once per pair would be slow
-    cfg = CleanConfig(cfg.max_words, cfg.max_ratio, cfg.ratio_min_words, cfg.dedupe)
-    kept: list[Pair] = []
-    seen: set[Pair] = set()
-    report = dict.fromkeys(("kept", *DROP_REASONS), 0)
-    for pair in normalize_pairs(pairs):
-        reason = _drop_reason(pair, cfg)
-        if reason is None and cfg.dedupe:
-            reason = "duplicate" if pair in seen else None
-            seen.add(pair)
-        if reason is None:
-            kept.append(pair)
-        else:
-            report[reason] += 1
-    report["kept"] = len(kept)
-    dropped = ", ".join(f"{reason} {report[reason]}" for reason in DROP_REASONS)
-    logger.info("training pairs: kept %d of %d (dropped: %s)", len(kept), sum(report.values()), dropped)
-    return kept, report
-
-
-def _drop_reason(pair: Pair, cfg: CleanConfig) -> str | None:
+def drop_reason(src: str, tgt: str, cfg: CleanConfig) -> str | None:
     """Why a normalised pair should be dropped (before deduplication), or None to keep it."""
-    src, tgt = pair
     if not src or not tgt:
         return "empty"
     longer, shorter = sorted((len(src.split(" ")), len(tgt.split(" "))), reverse=True)
@@ -65,3 +40,27 @@ def _drop_reason(pair: Pair, cfg: CleanConfig) -> str | None:
     if longer >= cfg.ratio_min_words and longer / shorter > cfg.max_ratio:
         return "ratio"
     return None
+
+
+def clean_batch(batch: dict[str, list[str]], clean: dict[str, Any]) -> dict[str, list[Any]]:
+    """Normalise a batch of pairs (columns ``src``, ``tgt``) and say what to do with each.
+
+    ``clean`` holds the fields of a CleanConfig. Adds ``reason``, the index in DROP_REASONS of why
+    the pair is dropped or KEEP, and ``key``, a 64-bit hash of the normalised pair (for deduplication).
+    """
+    cfg = CleanConfig(**clean)
+    src = [normalize(s) for s in batch["src"]]
+    tgt = [normalize(t) for t in batch["tgt"]]
+    reasons = [drop_reason(s, t, cfg) for s, t in zip(src, tgt, strict=True)]
+    return {
+        "src": src,
+        "tgt": tgt,
+        "reason": [KEEP if r is None else DROP_REASONS.index(r) for r in reasons],
+        "key": [pair_key(s, t) for s, t in zip(src, tgt, strict=True)],
+    }
+
+
+def pair_key(src: str, tgt: str) -> int:
+    """A stable signed 64-bit hash of a pair (two pairs share it only when equal, but for chance)."""
+    digest = hashlib.blake2b(f"{src}\t{tgt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

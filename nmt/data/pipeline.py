@@ -1,4 +1,8 @@
-"""From a run config to tensors: read a split, clean or normalise it, encode it with the vocabularies."""
+"""From a run config to sentence pairs and tensors for the small splits (validation and test).
+
+The training split is prepared once into the data cache (``nmt.data.store``); these splits stay small
+enough to be held as lists, as translation and evaluation need their strings.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig
 
 from nmt.data.batching import Batch, make_batch
-from nmt.data.clean import clean_pairs, normalize_pairs
+from nmt.data.clean import normalize_pairs
 from nmt.data.sources import load_split
 from nmt.data.vocab import Vocab
 
@@ -16,11 +20,14 @@ Pairs = list[tuple[str, str]]
 
 
 def load_pairs(cfg: DictConfig, split: str) -> Pairs:
-    """The sentence pairs of ``split``: training pairs cleaned, valid/test only NFC-normalised."""
-    pairs = load_split(cfg.data, split, cfg.cache_dir)
+    """The sentence pairs of ``split``: training pairs cleaned (from the data cache), valid/test only
+    NFC-normalised."""
     if split == "train":
-        return clean_pairs(pairs, cfg.data.clean)[0]
-    return normalize_pairs(pairs)
+        from nmt.data.store import open_text, prepare_text  # `datasets` takes a second to import
+
+        text = open_text(prepare_text(cfg))
+        return list(zip(text["src"], text["tgt"], strict=True))
+    return normalize_pairs(load_split(cfg.data, split, cfg.cache_dir))
 
 
 @dataclass

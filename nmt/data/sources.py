@@ -16,9 +16,9 @@ import shutil
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import islice
+from itertools import islice, zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +37,17 @@ CHUNK = 1 << 20
 
 # ----------------------------------------------------------------- splits
 def load_split(data: DataConfig, split: str, cache_dir: str | Path) -> list[Pair]:
-    """The raw (source, target) pairs of ``split`` ("train", "valid" or "test").
+    """The raw (source, target) pairs of ``split`` ("train", "valid" or "test"), as a list."""
+    return list(iter_split(data, split, cache_dir))
+
+
+def iter_split(data: DataConfig, split: str, cache_dir: str | Path) -> Iterator[Pair]:
+    """The raw (source, target) pairs of ``split``, read as a stream.
 
     Values are the lines as read, without their line ends; cleaning and normalisation come later.
     ``hash_part`` keeps one hash-split part of the source, then ``max_pairs`` keeps the first pairs.
     """
-    if split not in PARTS:
-        raise NmtError(f"unknown split {split!r} (expected train, valid or test)")
-    cfg: SplitConfig = getattr(data, split)
-    where = f"data.{split}"
+    cfg, where = _split_config(data, split)
     pairs = _read_pairs(cfg, where, Path(cache_dir))
     part = cfg.hash_part
     if part is not None:
@@ -54,7 +56,27 @@ def load_split(data: DataConfig, split: str, cache_dir: str | Path) -> list[Pair
         # a plain copy: reading attributes of an OmegaConf node once per line would be slow
         fractions = HashSplitConfig(valid=data.hash_split.valid, test=data.hash_split.test)
         pairs = (pair for pair in pairs if hash_part(pair[0], fractions) == part)
-    return list(islice(pairs, cfg.max_pairs))
+    return islice(pairs, cfg.max_pairs)
+
+
+def split_files(data: DataConfig, split: str, cache_dir: str | Path) -> list[Path]:
+    """The local files that ``split`` is read from (downloaded first when missing): the corpus files
+    of text and tsv splits, the local ``data_files`` of a hub split."""
+    cfg, where = _split_config(data, split)
+    if cfg.format == "text":
+        return [resolve_file(_needed(cfg, side, where), cache_dir) for side in ("src", "tgt")]
+    if cfg.format == "tsv":
+        return [resolve_file(_needed(cfg, "tsv", where), cache_dir)]
+    if cfg.format == "hub":
+        return [Path(f) for f in _needed(cfg, "hub", where).data_files or () if Path(f).is_file()]
+    raise NmtError(f"{where}.format is {cfg.format!r}; expected text, tsv or hub")
+
+
+def _split_config(data: DataConfig, split: str) -> tuple[SplitConfig, str]:
+    """The config of ``split`` and its key in the data config."""
+    if split not in PARTS:
+        raise NmtError(f"unknown split {split!r} (expected train, valid or test)")
+    return getattr(data, split), f"data.{split}"
 
 
 def hash_part(source: str, split: HashSplitConfig) -> str:
@@ -73,7 +95,7 @@ def hash_part(source: str, split: HashSplitConfig) -> str:
     return "train"
 
 
-def _read_pairs(cfg: SplitConfig, where: str, cache_dir: Path) -> Iterable[Pair]:
+def _read_pairs(cfg: SplitConfig, where: str, cache_dir: Path) -> Iterator[Pair]:
     """The pairs of one split, read in the way its ``format`` says."""
     if cfg.format == "text":
         src = resolve_file(_needed(cfg, "src", where), cache_dir)
@@ -109,15 +131,17 @@ def _read_lines(path: Path) -> Iterator[str]:
         raise NmtError(f"could not read {path}: {e}") from e
 
 
-def _read_text(src: Path, tgt: Path) -> list[Pair]:
-    """Pairs from two line-aligned files."""
-    src_lines, tgt_lines = list(_read_lines(src)), list(_read_lines(tgt))
-    if len(src_lines) != len(tgt_lines):
-        raise NmtError(
-            f"line-aligned files differ in length: {src} has {len(src_lines)} lines, "
-            f"{tgt} has {len(tgt_lines)}"
-        )
-    return list(zip(src_lines, tgt_lines, strict=True))
+def _read_text(src: Path, tgt: Path) -> Iterator[Pair]:
+    """Pairs from two line-aligned files, read as a stream (their line counts are checked at the end)."""
+    src_lines, tgt_lines = _read_lines(src), _read_lines(tgt)
+    for count, (s, t) in enumerate(zip_longest(src_lines, tgt_lines), 1):
+        if s is None or t is None:
+            src_count = count + sum(1 for _ in src_lines) if t is None else count - 1
+            tgt_count = count + sum(1 for _ in tgt_lines) if s is None else count - 1
+            raise NmtError(
+                f"line-aligned files differ in length: {src} has {src_count} lines, {tgt} has {tgt_count}"
+            )
+        yield s, t
 
 
 def _read_tsv(path: Path, columns: list[int]) -> Iterator[Pair]:
@@ -136,30 +160,49 @@ def _read_tsv(path: Path, columns: list[int]) -> Iterator[Pair]:
 
 
 def _read_hub(hub: HubConfig) -> Iterator[Pair]:
-    """Pairs from a `datasets` dataset, ``src_field``/``tgt_field`` being dotted paths into each record."""
-    dataset = _load_dataset(hub)
-    for batch in dataset.iter(batch_size=10_000):
-        yield from zip(batch[hub.src_field], batch[hub.tgt_field], strict=True)
+    """Pairs from a `datasets` dataset, ``src_field``/``tgt_field`` being dotted paths into each record.
 
-
-def _load_dataset(hub: HubConfig) -> Any:
-    """The configured split of a `datasets` dataset, flattened to the two fields (named by dotted paths)."""
+    With ``streaming``, records are read as they download, and nothing is stored by `datasets`.
+    """
     import datasets  # imported here: it takes a second, and only hub sources need it
 
     name = f"dataset {hub.path!r}" + (f" ({hub.name})" if hub.name else "")
     data_files = list(hub.data_files) if hub.data_files is not None else None
     try:
-        dataset = datasets.load_dataset(hub.path, hub.name, split=hub.split, data_files=data_files)
+        dataset = datasets.load_dataset(
+            hub.path, hub.name, split=hub.split, data_files=data_files, streaming=hub.streaming
+        )
+        for batch in dataset.iter(batch_size=10_000):
+            yield from zip(
+                _field(batch, hub.src_field, name), _field(batch, hub.tgt_field, name), strict=True
+            )
+    except NmtError:
+        raise
     except Exception as e:  # datasets raises many types: no internet, unknown name, bad files...
         raise NmtError(f"could not load {name}, split {hub.split!r}: {type(e).__name__}: {e}") from e
-    dataset = dataset.flatten()
-    fields = [hub.src_field, hub.tgt_field]
-    missing = [f for f in fields if f not in dataset.column_names]
-    if missing:
-        raise NmtError(
-            f"{name} has no field {', '.join(missing)}; its fields: {', '.join(dataset.column_names)}"
-        )
-    return dataset.select_columns(fields)
+
+
+def _field(batch: dict[str, list[Any]], dotted: str, name: str) -> list[Any]:
+    """The values of the dotted path ``dotted`` (e.g. "translation.en") in a batch of records."""
+    top, *rest = dotted.split(".")
+    try:
+        values = batch[top]
+        for key in rest:
+            values = [value[key] for value in values]
+    except (KeyError, TypeError):
+        raise NmtError(f"{name} has no field {dotted}; its fields: {', '.join(_paths(batch))}") from None
+    return values
+
+
+def _paths(batch: dict[str, list[Any]]) -> list[str]:
+    """The dotted paths of the fields of the first record in ``batch``."""
+
+    def walk(value: Any, prefix: str) -> list[str]:
+        if isinstance(value, dict):
+            return [p for key, inner in value.items() for p in walk(inner, f"{prefix}.{key}")]
+        return [prefix]
+
+    return [p for top, values in batch.items() for p in walk(values[0] if values else None, top)]
 
 
 # ----------------------------------------------------------------- files and downloads

@@ -1,4 +1,4 @@
-"""Sentencepiece subword vocabularies: trained on the training split, stored in the run directory.
+"""Sentencepiece subword vocabularies: trained on the training split, kept in the run directory.
 
 Ids are fixed for every model: pad 0, unk 1, bos 2, eos 3.
 """
@@ -6,8 +6,9 @@ Ids are fixed for every model: pad 0, unk 1, bos 2, eos 3.
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Iterable, Sequence
+import re
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import sentencepiece as spm
@@ -51,45 +52,44 @@ def vocab_paths(run_dir: str | Path, joint: bool) -> tuple[Path, Path]:
     return run_dir / "spm.src.model", run_dir / "spm.tgt.model"
 
 
-def train_vocab(texts: Iterable[str], path: Path, cfg: SubwordConfig, seed: int = 0) -> None:
-    """Train a sentencepiece model on ``texts`` and write it to ``path`` (a ``.model`` file).
+def install_vocabs(models: tuple[Path, Path], run_dir: str | Path, joint: bool) -> None:
+    """Copy the sentencepiece ``models`` (source, target) into the run directory, unless already there."""
+    for model, dest in zip(models, vocab_paths(run_dir, joint), strict=True):
+        if not dest.exists():
+            temp = dest.with_suffix(".model.tmp")
+            shutil.copyfile(model, temp)
+            temp.replace(dest)  # atomic: other ranks never see half a model
 
-    A corpus of more than ``cfg.input_sentence_size`` sentences is sampled down to that many here,
-    with a generator seeded by ``seed``: sentencepiece's own sampling differs from run to run even
-    with its random seed set, and the same seed must give the same vocabulary.
+
+def train_vocab(sentences: Sequence[str], path: Path, cfg: SubwordConfig) -> None:
+    """Train a sentencepiece model on ``sentences`` and write it to ``path`` (a ``.model`` file).
+
+    Large corpora are sampled before (``nmt.data.store.sample_sentences``): sentencepiece's own
+    sampling differs from run to run even with its random seed set. Raises NmtError when
+    ``cfg.vocab_size`` is smaller than the characters of ``sentences`` need.
     """
-    sentences = list(texts)
-    if len(sentences) > cfg.input_sentence_size:
-        log.info("sampling %d of %d sentences (seed %d)", cfg.input_sentence_size, len(sentences), seed)
-        sentences = random.Random(seed).sample(sentences, cfg.input_sentence_size)
     log.info("training a %s sentencepiece model of %d pieces -> %s", cfg.model_type, cfg.vocab_size, path)
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences),
-        model_prefix=str(path.with_suffix("")),
-        model_type=cfg.model_type,
-        vocab_size=cfg.vocab_size,
-        character_coverage=cfg.character_coverage,
-        hard_vocab_limit=False,  # tiny corpora get the vocabulary they can support
-        pad_id=PAD,
-        unk_id=UNK,
-        bos_id=BOS,
-        eos_id=EOS,
-        num_threads=2,
-        minloglevel=2,
-    )
-
-
-def load_or_train_vocabs(
-    run_dir: str | Path, cfg: SubwordConfig, pairs: Sequence[tuple[str, str]], seed: int = 0
-) -> tuple[Vocab, Vocab]:
-    """The run's source and target vocabularies, trained on ``pairs`` (and ``seed``, see
-    ``train_vocab``) unless already present."""
-    src_path, tgt_path = vocab_paths(run_dir, cfg.joint)
-    if cfg.joint:
-        if not src_path.exists():
-            train_vocab((s for pair in pairs for s in pair), src_path, cfg, seed)
-    else:
-        for path, side in ((src_path, 0), (tgt_path, 1)):
-            if not path.exists():
-                train_vocab((pair[side] for pair in pairs), path, cfg, seed)
-    return Vocab(src_path), Vocab(tgt_path)
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences),
+            model_prefix=str(path.with_suffix("")),
+            model_type=cfg.model_type,
+            vocab_size=cfg.vocab_size,
+            character_coverage=cfg.character_coverage,
+            hard_vocab_limit=False,  # tiny corpora get the vocabulary they can support
+            pad_id=PAD,
+            unk_id=UNK,
+            bos_id=BOS,
+            eos_id=EOS,
+            num_threads=2,
+            minloglevel=2,
+        )
+    except RuntimeError as e:
+        too_small = re.search(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)", str(e))
+        if too_small is None:
+            raise
+        raise NmtError(
+            f"data.spm.vocab_size={cfg.vocab_size} is too small for the characters of the training "
+            f"corpus: it needs at least {too_small[2]} (or a lower data.spm.character_coverage, "
+            f"now {cfg.character_coverage})"
+        ) from None

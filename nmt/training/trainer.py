@@ -32,7 +32,8 @@ from nmt.alignment.words import words_from_pieces
 from nmt.config_checks import check_training_config
 from nmt.data.batching import Batch, TokenBatches
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
-from nmt.data.vocab import EOS_PIECE, PAD, Vocab, load_or_train_vocabs, vocab_paths
+from nmt.data.store import EncodedCorpus, prepare_training_data
+from nmt.data.vocab import EOS_PIECE, PAD, Vocab, install_vocabs, vocab_paths
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
 from nmt.rundir import check_same_run, save_checkpoint
@@ -83,20 +84,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
     with ExitStack() as stack:
         if ranks.is_main:
             check_same_run(run_dir, cfg)
-            stack.enter_context(run_dir_lock(run_dir))
         resume = _state_to_resume(cfg, run_dir)
+        if ranks.is_main:  # before the run directory is touched: bad data leaves it as it was
+            data = prepare_training_data(cfg)
+        ranks.barrier()  # the other ranks open what rank 0 prepared
+        if not ranks.is_main:
+            data = prepare_training_data(cfg, build=False)
+        valid_pairs = load_pairs(cfg, "valid")
         if ranks.is_main:
+            stack.enter_context(run_dir_lock(run_dir))
             OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
             _log_to_file(run_dir / "train.log")
+            install_vocabs(data.vocab_models, run_dir, cfg.data.spm.joint)
         log.info("run directory %s, device %s, %d process(es)", run_dir, device, ranks.world)
         signals = stack.enter_context(StopSignals())
-
-        train_pairs, valid_pairs = load_pairs(cfg, "train"), load_pairs(cfg, "valid")
-        log.info("%d training pairs, %d validation pairs", len(train_pairs), len(valid_pairs))
-        if ranks.is_main:
-            load_or_train_vocabs(run_dir, cfg.data.spm, train_pairs, cfg.seed)
-        ranks.barrier()
-        src_vocab, tgt_vocab = load_or_train_vocabs(run_dir, cfg.data.spm, train_pairs)
+        log.info("training pairs: %s", data.summary())
+        log.info("%d training pairs, %d validation pairs", len(data.corpus), len(valid_pairs))
+        src_vocab, tgt_vocab = (Vocab(path) for path in data.vocab_models)
         model = build_model(cfg.model, len(src_vocab), len(tgt_vocab), PAD).to(device)
         log.info(
             "%s: %s parameters, vocabularies %d/%d",
@@ -105,7 +109,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             len(src_vocab),
             len(tgt_vocab),
         )
-        trainer = Trainer(cfg, model, src_vocab, tgt_vocab, train_pairs, valid_pairs, device, ranks, signals)
+        trainer = Trainer(cfg, model, src_vocab, tgt_vocab, data.corpus, valid_pairs, device, ranks, signals)
         if resume is not None:
             trainer.restore(resume, run_dir / "last.pt")
         with logging_redirect_tqdm():
@@ -131,7 +135,7 @@ class Trainer:
         model: EncoderDecoder,
         src_vocab: Vocab,
         tgt_vocab: Vocab,
-        train_pairs: Pairs,
+        train_data: EncodedCorpus,
         valid_pairs: Pairs,
         device: torch.device,
         ranks: Distributed,
@@ -140,12 +144,12 @@ class Trainer:
         self.cfg, self.tc, self.device, self.ranks, self.signals = cfg, cfg.trainer, device, ranks, signals
         self.run_dir = Path(cfg.run_dir)
         self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
-        self.train_data = EncodedPairs.encode(train_pairs, src_vocab, tgt_vocab)
+        self.train_data = train_data
         self.valid_data = EncodedPairs.encode(valid_pairs, src_vocab, tgt_vocab)
         self.valid_refs = [tgt for _, tgt in valid_pairs]
         self.batches = TokenBatches(
-            [len(s) for s in self.train_data.src],
-            [len(t) for t in self.train_data.tgt],
+            train_data.src_lengths,
+            train_data.tgt_lengths,
             self.tc.batch_tokens,
             seed=cfg.seed,
             rank=ranks.rank,
