@@ -25,7 +25,7 @@ from nmt.data.batching import Batch, TokenBatches
 from nmt.data.pipeline import EncodedPairs, load_pairs
 from nmt.data.vocab import PAD, load_or_train_vocabs
 from nmt.models import build_model
-from nmt.training.runtime import autocast
+from nmt.runtime import autocast
 from nmt.translate import Translator
 
 REPO = Path(__file__).resolve().parents[1]

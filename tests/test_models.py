@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import MODEL_CONFIGS, tiny_model_config
+from nmt.search import length_penalty, search
 
 from nmt.config import SubwordConfig
 from nmt.data.batching import make_batch
 from nmt.data.vocab import PAD, load_or_train_vocabs
 from nmt.models import build_model
-from nmt.search import length_penalty, search
 
 
 def _random_batch(vocab: int = 40, batch: int = 3):

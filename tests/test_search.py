@@ -1,4 +1,4 @@
-"""Greedy and beam search (nmt/search.py) on a deterministic toy model: no training needed."""
+"""The search loop (nmt/decoding/search.py) and its strategies on a deterministic toy model: no training."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import pytest
 import torch
 from torch import Tensor
 
-from nmt.models.base import EncoderDecoder, State
-from nmt.search import Hypothesis, length_penalty, search
+from nmt.decoding import DecodeConfig, Ensemble, Hypothesis, length_penalty
+from nmt.decoding import search as decode_search
+from nmt.decoding.strategies import _nucleus
+from nmt.errors import NmtError
+from nmt.models.base import EncoderDecoder, SpecialIds, State
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 
@@ -22,10 +25,14 @@ class ToyModel(EncoderDecoder):
     so it depends on the path. State: memory (B, S, D), mask (B, S), source lengths (B,), step (B,).
     """
 
+    source_keys = frozenset({"memory", "mask", "src_len"})
+    attention_grid = (1, 1)
+
     def __init__(self, vocab: int = 12, dim: int = 8, seed: int = 0, eos_bias: float = 0.0) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.pad_id, self.vocab, self.eos_bias = PAD, vocab, eos_bias
+        self.specials = SpecialIds(pad=PAD, bos=BOS, eos=EOS)
         self.register_buffer("embed", torch.randn(vocab, dim, generator=g))
         self.register_buffer("transition", 2 * torch.randn(vocab, vocab, generator=g))
         self.register_buffer("by_length", torch.randn(16, vocab, generator=g))
@@ -47,13 +54,21 @@ class ToyModel(EncoderDecoder):
         logits[:, EOS] += self.eos_bias
         return logits.float().log_softmax(-1), attn, {**state, "t": state["t"] + 1}
 
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+    def attention_maps(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        return self(src, src_mask, tgt_in, attention=True)[1][:, None, None]
+
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, *, attention: bool = False):
         state, logits, attns = self.init_state(self.encode(src, src_mask)), [], []
         for t in range(tgt_in.shape[1]):
             logp, attn, state = self.step(tgt_in[:, t], state)
             logits.append(logp)
             attns.append(attn)
-        return torch.stack(logits, 1), torch.stack(attns, 1)
+        return torch.stack(logits, 1), torch.stack(attns, 1) if attention else None
+
+
+def search(model: EncoderDecoder, src: Tensor, mask: Tensor, prefixes=None, **options) -> list:
+    """``nmt.decoding.search`` with the options of a ``DecodeConfig`` (alpha 0 unless given)."""
+    return decode_search(model, src, mask, DecodeConfig(**{"alpha": 0.0, **options}), prefixes=prefixes)
 
 
 def pad_batch(sources: list[list[int]], left: bool = False) -> tuple[Tensor, Tensor]:
@@ -183,7 +198,7 @@ def test_zero_max_length_still_returns_a_hypothesis(model: ToyModel) -> None:
 
 @pytest.mark.parametrize(("beam", "nbest"), [(0, 1), (1, 2), (3, 4), (3, 0)])
 def test_invalid_beam_or_nbest(model: ToyModel, beam: int, nbest: int) -> None:
-    with pytest.raises(ValueError, match=r"beam|nbest"):
+    with pytest.raises(NmtError, match=r"--beam|--nbest"):
         search(model, *pad_batch(SOURCES), beam=beam, nbest=nbest)
 
 

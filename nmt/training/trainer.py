@@ -27,10 +27,10 @@ from nmt.alignment.words import words_from_pieces
 from nmt.data.batching import Batch, TokenBatches
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
 from nmt.data.vocab import EOS_PIECE, PAD, Vocab, load_or_train_vocabs
+from nmt.decoding import DecodeConfig, Hypothesis, generate
 from nmt.models import EncoderDecoder, build_model
 from nmt.rundir import save_checkpoint
-from nmt.search import Hypothesis
-from nmt.training.runtime import (
+from nmt.runtime import (
     Distributed,
     autocast,
     autocast_dtype,
@@ -39,7 +39,6 @@ from nmt.training.runtime import (
     seed_everything,
 )
 from nmt.training.schedule import lr_multiplier
-from nmt.translate import generate
 
 log = logging.getLogger("nmt.train")
 step_log = logging.getLogger("nmt.steps")  # one line per log_every steps, into train.log only
@@ -166,7 +165,6 @@ class Trainer:
     def train_step(self, batch: Batch) -> float:
         """One optimiser step on ``batch``; returns the summed (label-smoothed) token loss."""
         self.model.train()
-        self.model.need_attention = False
         with autocast(self.device, self.dtype):
             logits, _ = self.ddp(batch.src, batch.src_mask, batch.tgt_in)
         loss = F.cross_entropy(
@@ -213,12 +211,11 @@ class Trainer:
         scores: dict[str, float] = {}
         if self.ranks.is_main:
             self.model.eval()
-            self.model.need_attention = True
             scores = {"loss": self.valid_loss()}
             scores["ppl"] = math.exp(min(scores["loss"], 50))
             count = self.tc.valid_bleu_sentences or len(self.valid_refs)
             with autocast(self.device, self.dtype):
-                hyps = generate(self.model, self.valid_data.src[:count], beam=1)
+                hyps = generate(self.model, self.valid_data.src[:count], DecodeConfig(beam=1, batch_size=64))
             hyp_text = self.tgt_vocab.decode([h[0].tokens for h in hyps])
             scores["bleu"] = sacrebleu.corpus_bleu(hyp_text, [self.valid_refs[:count]]).score
             improved = scores["bleu"] > self.best_bleu
