@@ -226,10 +226,12 @@ def run_translate(args: argparse.Namespace) -> int:
 
 
 def split_runs(inputs: list[str]) -> tuple[list[Path], list[str]]:
-    """Leading arguments that are directories are runs, the rest sentences: (runs, sentences)."""
-    count = next((i for i, item in enumerate(inputs) if not Path(item).is_dir()), len(inputs))
-    if count == 0:
-        raise NmtError(f"{inputs[0]}: no such run directory")
+    """The first argument and the run directories (with a config.yaml) after it are runs, the rest
+    sentences: (runs, sentences)."""
+    count = 1 + next(
+        (i for i, item in enumerate(inputs[1:]) if not (Path(item) / "config.yaml").is_file()),
+        len(inputs) - 1,
+    )
     return [Path(item) for item in inputs[:count]], inputs[count:]
 
 

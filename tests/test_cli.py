@@ -236,3 +236,69 @@ def test_invalid_utf8_translation_input_names_the_line(run_dir: Path, tmp_path: 
     source = tmp_path / "bad.txt"
     source.write_bytes(b"good\nalso good\n\xc3\x28 bad\n")
     assert_clean_error(nmt("translate", str(run_dir), "--input", str(source), check=False), "bad.txt:3")
+
+
+# ---------------------------------------------------------------- decoding
+def test_decoding_options_that_make_no_sense_name_the_option(run_dir: Path) -> None:
+    cases = [
+        (["--beam", "0"], "--beam 0"),
+        (["--nbest", "0"], "--nbest 0"),
+        (["--batch-size", "0"], "--batch-size 0"),
+        (["--nbest", "6", "--beam", "5"], "--nbest 6"),
+        (["--sample", "--top-p", "1.5"], "--top-p"),
+        (["--sample", "--temperature", "0"], "--temperature"),
+        (["--prefix", "漢字"], "prefix"),
+        (["--attention-from", "first"], "--attention-from"),
+    ]
+    for options, named in cases:
+        assert_clean_error(nmt("translate", str(run_dir), "A man.", *options, check=False), named)
+    assert_clean_error(nmt("score", str(run_dir), "--src", "x", "--tgt", "y", check=False), "x")
+
+
+def test_score_is_the_searchs_own_log_probability_of_its_output(run_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "src.txt"
+    source.write_text("A man is walking.\nTwo dogs play in the snow.\nA girl.\n")
+    out, align = tmp_path / "out.txt", tmp_path / "al.jsonl"
+    nmt(
+        "translate",
+        str(run_dir),
+        "--beam",
+        "3",
+        "--input",
+        str(source),
+        "-o",
+        str(out),
+        "--align",
+        str(align),
+    )
+    searched = [json.loads(line)["log_prob"] for line in align.read_text().splitlines()]
+    scored = nmt("score", str(run_dir), "--src", str(source), "--tgt", str(out)).stdout.decode().split()
+    assert [float(s) for s in scored] == pytest.approx(searched, abs=1e-3)
+
+
+def test_sampling_prefixes_and_ensembles_through_the_command_line(run_dir: Path) -> None:
+    lines = ["A man is walking.", "Two dogs play."]
+    sample = ["--sample", "--nbest", "3", "--seed", "5"]
+    first = nmt("translate", str(run_dir), *lines, *sample).stdout.decode().splitlines()
+    assert first == nmt("translate", str(run_dir), *lines, *sample).stdout.decode().splitlines()
+    assert [line.split("\t")[0] for line in first] == ["1", "1", "1", "2", "2", "2"]
+    prefixed = nmt("translate", str(run_dir), *lines, "--prefix", "Ein Hund").stdout.decode().splitlines()
+    assert len(prefixed) == 2 and all(line.startswith("Ein Hund") for line in prefixed)
+    alone = nmt("translate", str(run_dir), *lines, "--beam", "3").stdout.decode()
+    assert nmt("translate", str(run_dir), str(run_dir), *lines, "--beam", "3").stdout.decode() == alone
+
+
+def test_align_records_escape_every_line_break_and_long_inputs_show_progress(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    breaks = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+    lines = [f"A dog{c}runs." for c in breaks] + ["A man.", "Two men.", "A cat.", "", "End."]
+    source = tmp_path / "in.txt"
+    source.write_bytes(("\n".join(lines) + "\n").encode())
+    align = tmp_path / "al.jsonl"
+    options = ["--input", str(source), "--align", str(align), "--batch-size", "4", "--beam", "1"]
+    result = nmt("translate", str(run_dir), *options)
+    assert len(result.stdout.decode().split("\n")[:-1]) == 13
+    records = align.read_text(encoding="utf-8").splitlines()  # splits on every break str knows
+    assert len(records) == 13 and json.loads(records[5])["source"] == "A dog\x85runs."
+    assert "sent/s" in result.stderr.decode()  # the progress bar, on stderr
