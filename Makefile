@@ -57,9 +57,10 @@ test: install  ## the fast suite (what CI runs)
 test-slow: install  ## everything, including minutes-long training tests
 	$(BIN)/python -m pytest -q -m ""
 
-lint: install
+lint: install  ## ruff, and the import layers of pyproject.toml [tool.importlinter]
 	$(BIN)/ruff check nmt tests scripts
 	$(BIN)/ruff format --check nmt tests scripts
+	$(BIN)/lint-imports
 
 clean:  ## caches and build files; keeps .venv, data/ and runs/
 	rm -rf .pytest_cache .ruff_cache build *.egg-info outputs multirun
