@@ -73,10 +73,12 @@ class Translator:
         if len(runs) == 1:
             return cls(runs[0])
         for run in runs[1:]:
-            for side in ("src", "tgt"):
-                ours, theirs = getattr(runs[0], f"{side}_vocab"), getattr(run, f"{side}_vocab")
+            sides = (
+                ("source", runs[0].src_vocab, run.src_vocab),
+                ("target", runs[0].tgt_vocab, run.tgt_vocab),
+            )
+            for language, ours, theirs in sides:
                 if ours.sp.serialized_model_proto() != theirs.sp.serialized_model_proto():
-                    language = "source" if side == "src" else "target"
                     raise NmtError(
                         f"{run.dir} and {runs[0].dir} have different {language} vocabularies "
                         "(sentencepiece models): only runs that share them can be ensembled"
