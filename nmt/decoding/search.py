@@ -112,7 +112,7 @@ def search(
         max(0, p, min(math.floor(config.max_len_a * n + config.max_len_b), limit))
         for n, p in zip(lengths, prefix_lens, strict=True)
     ]
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: it disables autocast's cache of weights cast to bf16
         forced = _prefix_tensor(prefixes, src.device) if any(prefix_lens) else None
         found = _decode(model, src, src_mask, torch.tensor(max_lens, device=src.device), forced, config)
     return _hypotheses(*found, src_mask, config.alpha)
