@@ -166,7 +166,7 @@ def _decode(
         n_alive, vocab = alive.numel(), log_probs.shape[-1]
         if banned is None:
             banned, not_eos = _banned(vocab, pad, bos, eos, device)
-        log_probs = log_probs.float().masked_fill(banned, -inf)  # a new tensor: masked in place below
+        log_probs = log_probs.float().index_fill_(1, banned, -inf)  # in place: the model's own tensor
         if int(row_max.min()) <= t:  # some sentences reached their maximum length: only EOS is left
             log_probs.masked_fill_((row_max <= t).repeat_interleave(width).unsqueeze(1) & not_eos, -inf)
         if forced is not None and t < forced.shape[1]:
@@ -234,14 +234,11 @@ def _decode(
 
 
 def _banned(vocab: int, pad: int, bos: int, eos: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """(V,) masks: tokens never generated (PAD, BOS) and every token but EOS (for the forced last step)."""
-    banned = torch.zeros(vocab, dtype=torch.bool, device=device)
-    for tok in {pad, bos} - {eos}:
-        if 0 <= tok < vocab:
-            banned[tok] = True
+    """The ids never generated (PAD, BOS), and a (V,) mask of every token but EOS (the forced last step)."""
+    banned = torch.tensor(sorted(t for t in {pad, bos} - {eos} if 0 <= t < vocab), dtype=torch.long)
     not_eos = torch.ones(vocab, dtype=torch.bool, device=device)
     not_eos[eos] = False
-    return banned, not_eos
+    return banned.to(device), not_eos
 
 
 def _force(log_probs: Tensor, tokens: Tensor) -> None:

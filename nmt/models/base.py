@@ -95,8 +95,9 @@ class EncoderDecoder(nn.Module, ABC):
         """Decode one position for every row.
 
         tokens (B,) the previous target token (BOS at the first step).
-        Returns log-probabilities (B, V) in fp32, attention over the source (B, S) and the new state.
-        The prefix is never recomputed: everything needed from it lives in ``state``.
+        Returns log-probabilities (B, V) in fp32 (a new tensor: search masks it in place), attention
+        over the source (B, S) and the new state. The prefix is never recomputed: everything needed
+        from it lives in ``state``.
         """
 
     max_positions: int | None = None
