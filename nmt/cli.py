@@ -4,6 +4,7 @@ nmt train [HYDRA OVERRIDES]            train a model (see nmt/train.py)
 nmt translate RUN_DIR... ["sentence" ...]  translate arguments, --input FILE, or stdin (runs: an ensemble)
 nmt score RUN_DIR --src F --tgt F       the model's log-probability of given translations, per line
 nmt evaluate RUN_DIR --split test       BLEU, chrF and TER with sacrebleu signatures
+nmt export RUN_DIR --format ctranslate2   a CTranslate2 model of a Transformer run (--quantization int8)
 nmt compare RUN_DIR...                  a table of runs with significance, and BLEU by source length
 """
 
@@ -74,8 +75,25 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         default="mean",
         help="ensembles: the run (0, 1, ...) whose attention translations carry, or mean (default)",
     )
+    translate.add_argument(
+        "--engine",
+        choices=("nmt", "ctranslate2"),
+        default="nmt",
+        help="ctranslate2: RUN_DIR is a directory written by `nmt export` (default: nmt)",
+    )
     translate.add_argument("--interactive", "-i", action="store_true", help="translate what you type")
     translate.set_defaults(func=run_translate)
+
+    export = commands.add_parser("export", help="export a Transformer run for CTranslate2")
+    export.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="a run directory written by `nmt train`"
+    )
+    export.add_argument("--format", choices=("ctranslate2",), required=True, help="the export format")
+    export.add_argument("--quantization", help="int8, int8_float32, int16 or float32 (default: float32)")
+    export.add_argument(
+        "--out", type=Path, help="output folder (default: RUN_DIR/ctranslate2[-QUANTIZATION])"
+    )
+    export.set_defaults(func=run_export)
 
     score = commands.add_parser("score", help="the model's log-probability of given translations")
     _add_model_arguments(score)
@@ -203,7 +221,10 @@ def run_translate(args: argparse.Namespace) -> int:
     config = decode_config(args)
     run_dirs, sentences = split_runs(args.inputs)
     attention_from = None if args.attention_from == "mean" else _index(args.attention_from)
-    translator = Translator.from_runs(run_dirs, args.checkpoint, args.device, attention_from)
+    if args.engine == "ctranslate2":
+        translator = _ctranslate2_translator(run_dirs)
+    else:
+        translator = Translator.from_runs(run_dirs, args.checkpoint, args.device, attention_from)
     numbered = config.nbest > 1
     if args.interactive:
         for line in _prompt():
@@ -222,6 +243,22 @@ def run_translate(args: argparse.Namespace) -> int:
         from nmt.alignment.dump import record, write_jsonl
 
         write_jsonl((record(nbest[0]) for nbest in results), args.align)
+    return 0
+
+
+def _ctranslate2_translator(run_dirs: list[Path]):
+    from nmt.export import CTranslate2Translator
+
+    if len(run_dirs) > 1:
+        raise NmtError("--engine ctranslate2 translates with one exported model, not an ensemble")
+    return CTranslate2Translator(run_dirs[0])
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from nmt.export import export_ctranslate2
+
+    out = args.out or args.run_dir / ("ctranslate2" + (f"-{args.quantization}" if args.quantization else ""))
+    print(f"CTranslate2 model: {export_ctranslate2(args.run_dir, out, args.quantization)}")
     return 0
 
 

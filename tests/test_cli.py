@@ -129,6 +129,7 @@ def test_the_transformer_trains_translates_and_aligns_through_the_same_commands(
     nmt("train", *overrides, *TINY_MODEL["transformer"], "trainer.max_steps=10", f"run_dir={run}")
     out = nmt("translate", str(run), "--beam", "2", stdin=b"A dog runs.\n\nTwo men.\n").stdout.decode()
     assert out.count("\n") == 3 and out.split("\n")[1] == ""
+    check_ctranslate2_export(run)
     nmt("aer", str(run), *gold_files(data_dir))
     report = json.loads((run / "aer.json").read_text())
     assert len(report["rows"]) == 2 * 3 * 2  # 2 layers x (the mean + 2 heads) x (as read, shifted)
@@ -137,6 +138,33 @@ def test_the_transformer_trains_translates_and_aligns_through_the_same_commands(
         "head": "mean",
         "shifted": False,
     }
+
+
+def check_ctranslate2_export(run: Path) -> None:
+    """The export gives CTranslate2 our model exactly: the same log-probability for every output,
+    and `--engine ctranslate2` translates through the same command, one line per input."""
+    from nmt.export import CTranslate2Translator
+
+    for quantization in ([], ["--quantization", "int8"]):
+        nmt("export", str(run), "--format", "ctranslate2", *quantization)
+    exported = CTranslate2Translator(run / "ctranslate2")
+    sources = ["A dog runs.", "Two men sit on a bench in the park."]
+    ours = Translator.from_run(str(run), device="cpu")
+    ours.dtype = None  # fp32, as the export
+    for source, nbest in zip(sources, ours.translate(sources, beam=3, nbest=3), strict=True):
+        src = [exported.src_vocab.pieces(exported.src_vocab.encode([source])[0]) + ["</s>"]] * len(nbest)
+        scored = exported.translator.score_batch(src, [h.tgt_tokens[:-1] for h in nbest])
+        assert [sum(s.log_probs) for s in scored] == pytest.approx([h.log_prob for h in nbest], abs=1e-3)
+    for folder in ("ctranslate2", "ctranslate2-int8"):
+        out = nmt(
+            "translate", str(run / folder), "--engine", "ctranslate2", stdin=b"A dog runs.\n\nTwo men.\n"
+        )
+        assert out.stdout.decode().count("\n") == 3 and out.stdout.decode().split("\n")[1] == ""
+    assert_clean_error(nmt("translate", str(run), "--engine", "ctranslate2", "Hi.", check=False), "export")
+
+
+def test_ctranslate2_refuses_rnn_runs(run_dir: Path) -> None:
+    assert_clean_error(nmt("export", str(run_dir), "--format", "ctranslate2", check=False), "Transformer")
 
 
 def test_align_prints_the_word_table_and_draws_heatmaps(run_dir: Path, tmp_path: Path) -> None:

@@ -115,3 +115,10 @@ def test_beam_search_scores_are_the_models_own_log_probabilities(name: str) -> N
         for hyp, log_prob in zip(nbest, log_probs.tolist(), strict=True):
             assert hyp.log_prob == pytest.approx(log_prob, abs=1e-4)
             assert hyp.score == pytest.approx(log_prob / length_penalty(len(hyp.tokens) + 1, 0.6), abs=1e-4)
+
+
+def test_callers_never_probe_a_model_with_hasattr() -> None:
+    """Models declare what they can do (``nmt.models.base``); nothing asks with hasattr."""
+    package = Path(__file__).resolve().parents[1] / "nmt"
+    probing = [p.relative_to(package.parent) for p in package.rglob("*.py") if "hasattr(" in p.read_text()]
+    assert probing == []
