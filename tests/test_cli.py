@@ -152,7 +152,7 @@ def check_ctranslate2_export(run: Path) -> None:
     ours = Translator.from_run(str(run), device="cpu")
     ours.dtype = None  # fp32, as the export
     for source, nbest in zip(sources, ours.translate(sources, beam=3, nbest=3), strict=True):
-        src = [exported.src_vocab.pieces(exported.src_vocab.encode([source])[0]) + ["</s>"]] * len(nbest)
+        src = [[*exported.src_vocab.pieces(exported.src_vocab.encode([source])[0]), "</s>"]] * len(nbest)
         scored = exported.translator.score_batch(src, [h.tgt_tokens[:-1] for h in nbest])
         assert [sum(s.log_probs) for s in scored] == pytest.approx([h.log_prob for h in nbest], abs=1e-3)
     for folder in ("ctranslate2", "ctranslate2-int8"):
