@@ -15,6 +15,7 @@ TEXT ?= I love you.
 SPLIT ?= test
 BEAM ?= 5
 COMPARE_DATA ?= multi30k_en_de
+BENCH_RUNS ?= $(patsubst %/best.pt,%,$(wildcard runs/multi30k_en_de/rnn_bahdanau/best.pt runs/multi30k_en_de/transformer/best.pt))
 DEMO_OUT ?= data/results/i_love_you.png# the heatmap make demo draws (.png or .svg)
 
 .PHONY: install train translate evaluate demo compare tensorboard bench test test-slow lint clean
@@ -48,9 +49,10 @@ compare: install  ## every attention type on COMPARE_DATA, 20 min each (ARGS= ov
 tensorboard: install
 	$(BIN)/tensorboard --logdir runs
 
-bench: install  ## training tokens/s (fp32 vs bf16); decoding sentences/s of RUN, if trained; data pipeline
-	$(BIN)/python scripts/bench.py $(if $(wildcard $(RUN)/best.pt),--run $(RUN))
+bench: install  ## training tokens/s (fp32 vs bf16); data pipeline; decoding speed of the Multi30k runs that are trained
+	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_data.py
+	$(if $(BENCH_RUNS),$(BIN)/python scripts/bench_decode.py $(foreach r,$(BENCH_RUNS),--run $(r)))
 
 test: install  ## the fast suite (what CI runs)
 	$(BIN)/python -m pytest -q
@@ -58,9 +60,10 @@ test: install  ## the fast suite (what CI runs)
 test-slow: install  ## everything, including minutes-long training tests
 	$(BIN)/python -m pytest -q -m ""
 
-lint: install
+lint: install  ## ruff, and the import layers of pyproject.toml [tool.importlinter]
 	$(BIN)/ruff check nmt tests scripts
 	$(BIN)/ruff format --check nmt tests scripts
+	$(BIN)/lint-imports
 
 clean:  ## caches and build files; keeps .venv, data/ and runs/
 	rm -rf .pytest_cache .ruff_cache build *.egg-info outputs multirun

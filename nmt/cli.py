@@ -1,8 +1,10 @@
 """The ``nmt`` command. Thin: parses arguments, calls the library, prints.
 
 nmt train [HYDRA OVERRIDES]            train a model (see nmt/train.py)
-nmt translate RUN_DIR ["sentence" ...]  translate arguments, --input FILE, or stdin
+nmt translate RUN_DIR... ["sentence" ...]  translate arguments, --input FILE, or stdin (runs: an ensemble)
+nmt score RUN_DIR --src F --tgt F       the model's log-probability of given translations, per line
 nmt evaluate RUN_DIR --split test       BLEU, chrF and TER with sacrebleu signatures
+nmt export RUN_DIR --format ctranslate2   a CTranslate2 model of a Transformer run (--quantization int8)
 nmt compare RUN_DIR...                  a table of runs with significance, and BLEU by source length
 nmt average RUN_DIR --last K | --best K  average checkpoints into one (then --checkpoint PATH)
 """
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from nmt.decoding.config import DecodeConfig
 from nmt.errors import NmtError
 
 NBEST_FORMAT = "n-best lines are tab-separated: input line number (1-based), score, translation"
@@ -52,21 +55,58 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     commands.add_parser("train", help="train a model (Hydra overrides follow; `nmt train --help`)")
 
     translate = commands.add_parser("translate", help="translate sentences", epilog=NBEST_FORMAT)
-    _add_model_arguments(translate)
-    translate.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to translate")
+    translate.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="RUN_DIR... [SENTENCE...]",
+        help="one run directory (several: an ensemble of runs sharing their vocabularies), then sentences",
+    )
+    _add_model_arguments(translate, run_dir=False)
+    _add_decode_arguments(translate)
     translate.add_argument(
         "--input", "-f", type=Path, help="file with one sentence per line (default: stdin)"
     )
     translate.add_argument("--output", "-o", type=Path, help="write translations here (default: stdout)")
-    translate.add_argument("--nbest", type=int, default=1, help="write the n best translations of each line")
     translate.add_argument(
         "--align", type=Path, help="write each sentence's attention matrix here (JSON lines)"
+    )
+    translate.add_argument("--prefix", help="target text every translation must start with")
+    translate.add_argument(
+        "--attention-from",
+        default="mean",
+        help="ensembles: the run (0, 1, ...) whose attention translations carry, or mean (default)",
+    )
+    translate.add_argument(
+        "--engine",
+        choices=("nmt", "ctranslate2"),
+        default="nmt",
+        help="ctranslate2: RUN_DIR is a directory written by `nmt export` (default: nmt)",
     )
     translate.add_argument("--interactive", "-i", action="store_true", help="translate what you type")
     translate.set_defaults(func=run_translate)
 
+    export = commands.add_parser("export", help="export a Transformer run for CTranslate2")
+    export.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="a run directory written by `nmt train`"
+    )
+    export.add_argument("--format", choices=("ctranslate2",), required=True, help="the export format")
+    export.add_argument("--quantization", help="int8, int8_float32, int16 or float32 (default: float32)")
+    export.add_argument(
+        "--out", type=Path, help="output folder (default: RUN_DIR/ctranslate2[-QUANTIZATION])"
+    )
+    export.set_defaults(func=run_export)
+
+    score = commands.add_parser("score", help="the model's log-probability of given translations")
+    _add_model_arguments(score)
+    score.add_argument("--src", type=Path, required=True, help="source sentences, one per line")
+    score.add_argument("--tgt", type=Path, required=True, help="their translations, one per line")
+    score.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
+    score.add_argument("--output", "-o", type=Path, help="write the scores here (default: stdout)")
+    score.set_defaults(func=run_score)
+
     evaluate = commands.add_parser("evaluate", help="score a run with BLEU, chrF and TER")
     _add_model_arguments(evaluate)
+    _add_decode_arguments(evaluate, nbest=False)
     evaluate.add_argument("--split", default="test", help="a split of the run's corpus (default: test)")
     evaluate.add_argument("--src", type=Path, help="source file to translate instead of a split")
     evaluate.add_argument("--ref", type=Path, help="reference translations of --src")
@@ -74,6 +114,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
     align = commands.add_parser("align", help="show what a translation attends to")
     _add_model_arguments(align)
+    _add_decode_arguments(align, nbest=False)
     align.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to translate and align")
     align.add_argument("--input", "-f", type=Path, help="file with one sentence per line")
     align.add_argument("--out", type=Path, help="heatmap of the (first) sentence: .png or .svg")
@@ -110,7 +151,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="run name or directory the others are tested against (default: rnn_noattn, else the first)",
     )
     compare.add_argument("--split", default="test", help="a split of the runs' corpus (default: test)")
-    compare.add_argument("--beam", type=int, default=5, help="beam size (1: greedy)")
+    _add_decode_arguments(compare, nbest=False)
     compare.add_argument("--out", type=Path, help="output folder (default: the runs' common parent)")
     compare.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: 1000)")
     compare.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -135,15 +176,54 @@ def _add_attention_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head", type=int, help="Transformer: one head (default: the mean of the heads)")
 
 
-def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "run_dir", type=Path, metavar="RUN_DIR", help="a run directory written by `nmt train`"
-    )
+def _add_model_arguments(parser: argparse.ArgumentParser, run_dir: bool = True) -> None:
+    if run_dir:
+        parser.add_argument(
+            "run_dir", type=Path, metavar="RUN_DIR", help="a run directory written by `nmt train`"
+        )
     parser.add_argument("--checkpoint", default="best", help="best, last, or a path to a .pt file")
-    parser.add_argument("--beam", type=int, default=5, help="beam size (1: greedy)")
-    parser.add_argument("--alpha", type=float, default=0.6, help="GNMT length penalty (0: none)")
-    parser.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+
+
+def _add_decode_arguments(parser: argparse.ArgumentParser, nbest: bool = True) -> None:
+    """The options of ``DecodeConfig`` (defaults from it)."""
+    defaults = DecodeConfig()
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--beam", type=int, default=defaults.beam, help="beam size (1: greedy)")
+    if nbest:
+        group.add_argument(
+            "--nbest", type=int, default=defaults.nbest, help="write the n best translations (or n samples)"
+        )
+    group.add_argument("--alpha", type=float, default=defaults.alpha, help="GNMT length penalty (0: none)")
+    group.add_argument(
+        "--max-len-a", type=float, default=defaults.max_len_a, help="at most A * source length + B tokens"
+    )
+    group.add_argument("--max-len-b", type=int, default=defaults.max_len_b)
+    group.add_argument("--sample", action="store_true", help="sample outputs instead of searching")
+    group.add_argument("--temperature", type=float, default=defaults.temperature, help="sampling temperature")
+    group.add_argument(
+        "--top-k", type=int, default=defaults.top_k, help="sample among the k likeliest (0: all)"
+    )
+    group.add_argument("--top-p", type=float, default=defaults.top_p, help="nucleus sampling mass (1: all)")
+    group.add_argument("--seed", type=int, default=defaults.seed, help="sampling seed")
+    group.add_argument("--batch-size", type=int, default=defaults.batch_size, help="sentences per batch")
+
+
+def decode_config(args: argparse.Namespace) -> DecodeConfig:
+    """The ``DecodeConfig`` of the parsed options (its checks name the option at fault)."""
+    return DecodeConfig(
+        beam=args.beam,
+        nbest=getattr(args, "nbest", 1),
+        alpha=args.alpha,
+        max_len_a=args.max_len_a,
+        max_len_b=args.max_len_b,
+        sampling=args.sample,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
 
 
 # ---------------------------------------------------------------- translate
@@ -151,25 +231,81 @@ def run_translate(args: argparse.Namespace) -> int:
     from nmt.evaluation.hypotheses import one_line
     from nmt.translate import Translator
 
-    if args.nbest > args.beam:
-        raise NmtError(f"--nbest {args.nbest} is larger than --beam {args.beam}")
-    translator = Translator.from_run(args.run_dir, args.checkpoint, args.device)
-    options = {"beam": args.beam, "nbest": args.nbest, "alpha": args.alpha, "batch_size": args.batch_size}
+    config = decode_config(args)
+    run_dirs, sentences = split_runs(args.inputs)
+    attention_from = None if args.attention_from == "mean" else _index(args.attention_from)
+    if args.engine == "ctranslate2":
+        translator = _ctranslate2_translator(run_dirs)
+    else:
+        translator = Translator.from_runs(run_dirs, args.checkpoint, args.device, attention_from)
+    numbered = config.nbest > 1
     if args.interactive:
         for line in _prompt():
-            print(one_line(translator.translate([line], **options)[0][0].text), flush=True)
+            prefixes = None if args.prefix is None else [args.prefix]
+            print(one_line(translator.translate([line], config, prefixes=prefixes)[0][0].text), flush=True)
         return 0
-    lines = args.sentences or read_lines(args.input)
-    results = translator.translate(lines, **options)
+    lines = sentences or read_lines(args.input)
+    prefixes = None if args.prefix is None else [args.prefix] * len(lines)
+    results = translator.translate(lines, config, prefixes=prefixes, progress=True)
     with _open_output(args.output) as out:
         for number, nbest in enumerate(results, 1):
             for hyp in nbest:
                 text = one_line(hyp.text)
-                out.write(f"{number}\t{hyp.score:.4f}\t{text}\n" if args.nbest > 1 else f"{text}\n")
+                out.write(f"{number}\t{hyp.score:.4f}\t{text}\n" if numbered else f"{text}\n")
     if args.align:
         from nmt.alignment.dump import record, write_jsonl
 
         write_jsonl((record(nbest[0]) for nbest in results), args.align)
+    return 0
+
+
+def _ctranslate2_translator(run_dirs: list[Path]):
+    from nmt.export import CTranslate2Translator
+
+    if len(run_dirs) > 1:
+        raise NmtError("--engine ctranslate2 translates with one exported model, not an ensemble")
+    return CTranslate2Translator(run_dirs[0])
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from nmt.export import export_ctranslate2
+
+    out = args.out or args.run_dir / ("ctranslate2" + (f"-{args.quantization}" if args.quantization else ""))
+    print(f"CTranslate2 model: {export_ctranslate2(args.run_dir, out, args.quantization)}")
+    return 0
+
+
+def split_runs(inputs: list[str]) -> tuple[list[Path], list[str]]:
+    """The first argument and the run directories (with a config.yaml) after it are runs, the rest
+    sentences: (runs, sentences)."""
+    count = 1 + next(
+        (i for i, item in enumerate(inputs[1:]) if not (Path(item) / "config.yaml").is_file()),
+        len(inputs) - 1,
+    )
+    return [Path(item) for item in inputs[:count]], inputs[count:]
+
+
+def _index(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise NmtError(f"--attention-from {text!r}: give a run index (0, 1, ...) or mean") from None
+
+
+# -------------------------------------------------------------------- score
+def run_score(args: argparse.Namespace) -> int:
+    from nmt.translate import Translator
+
+    sources, targets = read_lines(args.src), read_lines(args.tgt)
+    if len(sources) != len(targets):
+        raise NmtError(f"{args.src} has {len(sources)} lines but {args.tgt} has {len(targets)}")
+    if args.batch_size < 1:
+        raise NmtError(f"--batch-size {args.batch_size}: needs at least 1 sentence per batch")
+    translator = Translator.from_run(args.run_dir, args.checkpoint, args.device)
+    scored = translator.score(sources, targets, batch_size=args.batch_size, progress=True)
+    with _open_output(args.output) as out:
+        for result in scored:
+            out.write(f"{result.log_prob:.4f}\n")
     return 0
 
 
@@ -225,15 +361,13 @@ def run_align(args: argparse.Namespace) -> int:
     from nmt.alignment.words import WordAlignment, word_alignment
     from nmt.translate import Translator
 
+    config = decode_config(args)
     translator = Translator.from_run(args.run_dir, args.checkpoint, args.device)
     _select_attention(translator, args.layer, args.head)
     lines = args.sentences or read_lines(args.input)
     if not lines:
         raise NmtError("nothing to align: give sentences or --input FILE")
-    best = [
-        n[0]
-        for n in translator.translate(lines, beam=args.beam, alpha=args.alpha, batch_size=args.batch_size)
-    ]
+    best = [n[0] for n in translator.translate(lines, config, progress=True)]
     tables = [
         WordAlignment(h.src_tokens, h.tgt_tokens, h.attention.numpy())
         if args.subwords
@@ -268,20 +402,17 @@ def format_table(table) -> str:
 
 
 def _select_attention(translator, layer: int | None, head: int | None) -> None:
-    """Point a Transformer's alignment at one decoder layer / head."""
+    """Point the model's alignment at one decoder layer / head (a model with one map has no other)."""
     if layer is None and head is None:
         return
     model = translator.model
-    if not hasattr(model, "align_layer"):
-        raise NmtError("--layer and --head choose among a Transformer's attention maps; this run has one")
-    if layer is not None:
-        if not -len(model.decoder) <= layer < len(model.decoder):
-            raise NmtError(f"--layer {layer}: the model has {len(model.decoder)} decoder layers")
-        model.align_layer = layer % len(model.decoder)
-    if head is not None:
-        if not 0 <= head < model.decoder[0].cross_attn.heads:
-            raise NmtError(f"--head {head}: the model has {model.decoder[0].cross_attn.heads} heads")
-        model.align_head = head
+    current_layer, current_head = model.alignment_map
+    try:
+        model.select_alignment(
+            current_layer if layer is None else layer, head if head is not None else current_head
+        )
+    except ValueError as e:
+        raise NmtError(f"--layer/--head: {e}") from None
 
 
 # ---------------------------------------------------------------------- aer
@@ -289,7 +420,7 @@ def run_aer(args: argparse.Namespace) -> int:
     from nmt.alignment.aer import read_gold
     from nmt.alignment.score import aer_grid, configured_map, diagonal_aer
     from nmt.rundir import load_run
-    from nmt.training.runtime import resolve_device
+    from nmt.runtime import resolve_device
 
     sources, targets = read_lines(args.src), read_lines(args.tgt)
     gold = read_gold(args.gold, one_based=args.one_based)
@@ -298,7 +429,7 @@ def run_aer(args: argparse.Namespace) -> int:
             f"{args.src}, {args.tgt} and {args.gold} have {len(sources)}, {len(targets)}, {len(gold)} lines"
         )
     run = load_run(args.run_dir, args.checkpoint, resolve_device(args.device))
-    if run.cfg.model.get("attention") == "none":
+    if not run.model.has_attention:
         raise NmtError(
             f"{args.run_dir}: model.attention is none (uniform weights): there is nothing to align"
         )
@@ -334,6 +465,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if bool(args.src) != bool(args.ref):
         raise NmtError("--src and --ref go together")
+    config = decode_config(args)
     translator = Translator.from_run(args.run_dir, args.checkpoint, args.device)
     if args.src:
         sources, refs, name = read_lines(args.src), read_lines(args.ref), args.src.name
@@ -342,14 +474,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     else:
         pairs = load_pairs(translator.run.cfg, args.split)
         sources, refs, name = [s for s, _ in pairs], [t for _, t in pairs], args.split
-    options = {"beam": args.beam, "alpha": args.alpha, "batch_size": args.batch_size}
-    _, report = translate_and_score(translator, sources, refs, name, **options, checkpoint=args.checkpoint)
+    _, report = translate_and_score(
+        translator, sources, refs, name, config, checkpoint=args.checkpoint, progress=True
+    )
     for metric in ("bleu", "chrf", "ter"):
         value = report[metric]
         print(
             f"{metric.upper() if metric != 'chrf' else 'chrF'} = {value['score']:.2f}  {value['signature']}"
         )
-    print(f"hypotheses: {hyps_paths(args.run_dir, name, args.beam)[0]}")
+    print(f"hypotheses: {hyps_paths(args.run_dir, name, config)[0]}")
     return 0
 
 
@@ -362,9 +495,10 @@ def run_compare(args: argparse.Namespace) -> int:
         args.out,
         baseline=args.baseline,
         split=args.split,
-        beam=args.beam,
+        config=decode_config(args),
         bootstrap=args.bootstrap,
         device=args.device,
+        progress=True,
     )
     print(report.read_text(encoding="utf-8"))
     print(f"written to {report.parent}: comparison.md, comparison.csv, bleu_by_length.csv/.png")

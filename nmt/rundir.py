@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.data.vocab import PAD, Vocab, vocab_paths
+from nmt.data.vocab import Vocab, vocab_paths
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
 
@@ -142,7 +142,15 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: torch.device
         if not vocab.is_file():
             raise NmtError(f"{run_dir}: sentencepiece model {vocab.name} is missing")
     src_vocab, tgt_vocab = Vocab(src_path), Vocab(tgt_path)
-    model = build_model(cfg.model, len(src_vocab), len(tgt_vocab), PAD)
+    specials = tgt_vocab.sp
+    model = build_model(
+        cfg.model,
+        len(src_vocab),
+        len(tgt_vocab),
+        specials.pad_id(),
+        bos_id=specials.bos_id(),
+        eos_id=specials.eos_id(),
+    )
     state = load_checkpoint(path)
     try:
         model.load_state_dict(state["model"])

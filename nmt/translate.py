@@ -1,51 +1,35 @@
-"""Translation with a trained run: strings in, strings with scores and alignments out.
+"""Translation with trained runs: strings in, strings with scores and alignments out.
 
 translator = Translator.from_run("runs/tatoeba_en_fr/rnn_bahdanau")
-best = translator.translate(["I love you."], beam=5)[0][0]
+best = translator.translate(["I love you."], DecodeConfig(beam=5))[0][0]
 best.text, best.score, best.attention  # (target pieces + EOS) x (source pieces + EOS)
+
+Decoding settings come as one ``DecodeConfig`` (``nmt.decoding``), or as its fields by keyword,
+which override the given config: ``translate(lines, beam=1)``, ``translate(lines, config,
+sampling=True, nbest=3)``. ``Translator.from_runs`` decodes with an ensemble of runs that share
+their vocabularies; ``score`` gives the model's log-probability of given translations.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from nmt.data.batching import make_batch
 from nmt.data.clean import normalize
 from nmt.data.vocab import EOS_PIECE
+from nmt.decoding import DecodeConfig, Ensemble, Hypothesis, generate
+from nmt.errors import NmtError
 from nmt.models import EncoderDecoder
 from nmt.rundir import Run, load_run
-from nmt.search import Hypothesis, search
-from nmt.training.runtime import autocast, autocast_dtype, resolve_device
+from nmt.runtime import autocast, autocast_dtype, resolve_device
 
 log = logging.getLogger(__name__)
-
-
-def generate(
-    model: EncoderDecoder,
-    src_ids: Sequence[Sequence[int]],
-    *,
-    beam: int = 1,
-    nbest: int = 1,
-    alpha: float = 0.0,
-    batch_size: int = 64,
-) -> list[list[Hypothesis]]:
-    """Search every id sequence (without EOS), in batches of similar length; n-best lists in input order."""
-    device = next(model.parameters()).device
-    order = sorted(range(len(src_ids)), key=lambda i: len(src_ids[i]))
-    results: list[list[Hypothesis]] = [[] for _ in src_ids]
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        batch = make_batch([src_ids[i] for i in chunk]).to(device)
-        for i, hyps in zip(
-            chunk, search(model, batch.src, batch.src_mask, beam=beam, nbest=nbest, alpha=alpha), strict=True
-        ):
-            results[i] = hyps
-    return results
 
 
 @dataclass
@@ -62,51 +46,120 @@ class Translation:
 
 
 class Translator:
-    """A trained model with its vocabularies, translating batches of sentences."""
+    """A trained model (or an ensemble) with its vocabularies, translating batches of sentences."""
 
-    def __init__(self, run: Run) -> None:
-        self.run, self.model = run, run.model
+    def __init__(self, run: Run, model: EncoderDecoder | None = None) -> None:
+        """``run`` gives the vocabularies; ``model`` decodes (default: the run's own)."""
+        self.run, self.model = run, model or run.model
         self.device = next(self.model.parameters()).device
         self.dtype = autocast_dtype("auto", self.device, self.model.prefers_bf16_on_cpu)
-        self.max_src_tokens = (self.model.max_positions or 1024) - 1  # room for EOS
+        self.max_tokens = (self.model.max_positions or 1024) - 1  # room for EOS/BOS
 
     @classmethod
-    def from_run(cls, run_dir: str, checkpoint: str = "best", device: str = "auto") -> Translator:
+    def from_run(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> Translator:
         return cls(load_run(run_dir, checkpoint, resolve_device(device)))
 
-    @torch.inference_mode()
+    @classmethod
+    def from_runs(
+        cls,
+        run_dirs: Sequence[str | Path],
+        checkpoint: str = "best",
+        device: str = "auto",
+        attention_from: int | None = None,
+    ) -> Translator:
+        """An ensemble: every run must use the same source and target sentencepiece models.
+        ``attention_from``: the run (index) whose attention translations carry; None: their mean."""
+        runs = [load_run(d, checkpoint, resolve_device(device)) for d in run_dirs]
+        if len(runs) == 1:
+            return cls(runs[0])
+        for run in runs[1:]:
+            sides = (
+                ("source", runs[0].src_vocab, run.src_vocab),
+                ("target", runs[0].tgt_vocab, run.tgt_vocab),
+            )
+            for language, ours, theirs in sides:
+                if ours.sp.serialized_model_proto() != theirs.sp.serialized_model_proto():
+                    raise NmtError(
+                        f"{run.dir} and {runs[0].dir} have different {language} vocabularies "
+                        "(sentencepiece models): only runs that share them can be ensembled"
+                    )
+        if attention_from is not None and not 0 <= attention_from < len(runs):
+            raise NmtError(f"--attention-from {attention_from}: give a run index from 0 to {len(runs) - 1}")
+        return cls(runs[0], Ensemble([r.model for r in runs], attention_from))
+
+    @torch.no_grad()  # not inference_mode, which would recast every weight to bf16 at every step
     def translate(
         self,
         sentences: Sequence[str],
+        config: DecodeConfig | None = None,
         *,
-        beam: int = 5,
-        nbest: int = 1,
-        alpha: float = 0.6,
-        batch_size: int = 32,
+        prefixes: Sequence[str] | None = None,
+        progress: bool = False,
+        **options: Any,
     ) -> list[list[Translation]]:
-        """The ``nbest`` best translations of every sentence, best first. Empty input gives empty output."""
+        """The n-best translations (or samples) of every sentence, best first; empty input lines give
+        one empty translation. ``options``: ``DecodeConfig`` fields overriding ``config``.
+        ``prefixes``: per sentence, target text every translation must start with."""
+        config = replace(config or DecodeConfig(), **options)
         sources = [normalize(s) for s in sentences]
         ids = [self._encode(i, s) for i, s in enumerate(sources)]
         todo = [i for i, s in enumerate(sources) if s]
+        forced = None
+        if prefixes is not None:
+            if len(prefixes) != len(sentences):
+                raise NmtError(f"{len(prefixes)} prefixes for {len(sentences)} sentences")
+            forced = [self._encode_prefix(prefixes[i]) for i in todo]
         with autocast(self.device, self.dtype):
-            found = generate(
-                self.model, [ids[i] for i in todo], beam=beam, nbest=nbest, alpha=alpha, batch_size=batch_size
-            )
+            found = generate(self.model, [ids[i] for i in todo], config, prefixes=forced, progress=progress)
         results = [[Translation(s, "", 0.0, 0.0, [], [], torch.zeros(0, 0))] for s in sentences]
         for i, hyps in zip(todo, found, strict=True):
             results[i] = [self._translation(sentences[i], ids[i], h) for h in hyps]
         return results
 
+    @torch.no_grad()  # not inference_mode, which would recast every weight to bf16 at every step
+    def score(
+        self, sources: Sequence[str], targets: Sequence[str], *, batch_size: int = 32, progress: bool = False
+    ) -> list[Translation]:
+        """Force-decode every (source, target) pair along the search's own path: ``log_prob`` is the
+        model's log P(target + EOS | source), ``attention`` that of every target step."""
+        if len(sources) != len(targets):
+            raise NmtError(f"{len(sources)} sources but {len(targets)} targets")
+        src_ids = [self._encode(i, normalize(s)) for i, s in enumerate(sources)]
+        tgt_ids = self.run.tgt_vocab.encode([normalize(t) for t in targets])
+        for number, ids in enumerate(tgt_ids, 1):
+            if len(ids) + 1 > self.max_tokens:
+                raise NmtError(
+                    f"target {number}: {len(ids)} subwords, more than the model's {self.max_tokens - 1}"
+                )
+        forced = [[*ids, self.model.specials.eos] for ids in tgt_ids]
+        config = DecodeConfig(beam=1, alpha=0.0, max_len_a=0.0, max_len_b=0, batch_size=batch_size)
+        with autocast(self.device, self.dtype):
+            found = generate(self.model, src_ids, config, prefixes=forced, progress=progress)
+        return [self._translation(s, i, hyps[0]) for s, i, hyps in zip(sources, src_ids, found, strict=True)]
+
     def _encode(self, index: int, sentence: str) -> list[int]:
         ids = self.run.src_vocab.encode([sentence])[0]
-        if len(ids) > self.max_src_tokens:
+        if len(ids) > self.max_tokens:
             log.warning(
                 "input %d has %d subwords; translating its first %d (the model's limit)",
                 index + 1,
                 len(ids),
-                self.max_src_tokens,
+                self.max_tokens,
             )
-            ids = ids[: self.max_src_tokens]
+            ids = ids[: self.max_tokens]
+        return ids
+
+    def _encode_prefix(self, prefix: str) -> list[int]:
+        """Target ids of a prefix; one the target vocabulary cannot spell (unknown pieces) is refused."""
+        vocab = self.run.tgt_vocab
+        ids = vocab.encode([normalize(prefix)])[0]
+        if vocab.sp.unk_id() in ids:
+            raise NmtError(
+                f"prefix {prefix!r}: the target vocabulary cannot encode it (unknown pieces in "
+                f"{' '.join(vocab.pieces(ids))})"
+            )
+        if len(ids) >= self.max_tokens:
+            raise NmtError(f"prefix {prefix!r}: {len(ids)} subwords, more than the model can generate")
         return ids
 
     def _translation(self, source: str, src_ids: list[int], hyp: Hypothesis) -> Translation:

@@ -1,10 +1,9 @@
-"""Speed benchmark: training tokens/s per model and precision, decoding sentences/s per search.
+"""Speed benchmark: training tokens/s per model and precision (decoding: scripts/bench_decode.py).
 
     python scripts/bench.py --train-models rnn_bahdanau transformer --steps 5
-    python scripts/bench.py --run runs/multi30k_en_de/transformer       # + greedy and beam 5
 
-Training is timed on real Multi30k en-de batches (randomly initialised models, default sizes);
-decoding translates Multi30k test_2016_flickr with a trained run. Prints a Markdown table.
+Training is timed on real Multi30k en-de batches (randomly initialised models, default sizes).
+Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -22,12 +21,10 @@ from omegaconf import DictConfig
 
 from nmt.config import register_configs
 from nmt.data.batching import Batch, TokenBatches
-from nmt.data.pipeline import load_pairs
 from nmt.data.store import prepare_training_data
 from nmt.data.vocab import PAD, Vocab
 from nmt.models import build_model
-from nmt.training.runtime import autocast
-from nmt.translate import Translator
+from nmt.runtime import autocast
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +62,6 @@ def bench_training(models: list[str], steps: int, batch_tokens: int, tmp: Path) 
         for dtype in (None, torch.bfloat16):
             torch.manual_seed(0)
             model = build_model(cfg, len(vocab), len(vocab), PAD).train()
-            model.need_attention = False
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
             timed = [data.corpus.batch(indices) for indices in batches[:steps]]
             for batch in timed:  # warm-up: oneDNN prepares kernels once per shape, as training soon has
@@ -79,20 +75,6 @@ def bench_training(models: list[str], steps: int, batch_tokens: int, tmp: Path) 
     return rows
 
 
-def bench_decoding(run_dir: str, batch_size: int) -> list[str]:
-    """Sentences/s translating Multi30k test_2016_flickr, greedy and beam 5."""
-    translator = Translator.from_run(run_dir, device="cpu")
-    sources = [s for s, _ in load_pairs(compose_config(), "test")]
-    rows = []
-    for beam in (1, 5):
-        start = time.perf_counter()
-        translator.translate(sources, beam=beam, batch_size=batch_size)
-        speed = len(sources) / (time.perf_counter() - start)
-        search = "greedy" if beam == 1 else f"beam {beam}"
-        rows.append(f"| decode | {translator.run.cfg.model.name} | {search} | {speed:,.1f} sentences/s |")
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -100,16 +82,11 @@ def main() -> None:
     parser.add_argument("--train-models", nargs="*", default=["rnn_bahdanau", "transformer"])
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per model and precision")
     parser.add_argument("--batch-tokens", type=int, default=8192)
-    parser.add_argument("--run", action="append", default=[], help="a trained run to time decoding with")
-    parser.add_argument("--batch-size", type=int, default=64, help="sentences per decoding batch")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n")
     print("| what | model | setting | speed |\n|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for row in bench_training(args.train_models, args.steps, args.batch_tokens, Path(tmp)):
-            print(row, flush=True)
-    for run in args.run:
-        for row in bench_decoding(run, args.batch_size):
             print(row, flush=True)
 
 

@@ -129,6 +129,7 @@ def test_the_transformer_trains_translates_and_aligns_through_the_same_commands(
     nmt("train", *overrides, *TINY_MODEL["transformer"], "trainer.max_steps=10", f"run_dir={run}")
     out = nmt("translate", str(run), "--beam", "2", stdin=b"A dog runs.\n\nTwo men.\n").stdout.decode()
     assert out.count("\n") == 3 and out.split("\n")[1] == ""
+    check_ctranslate2_export(run)
     nmt("aer", str(run), *gold_files(data_dir))
     report = json.loads((run / "aer.json").read_text())
     assert len(report["rows"]) == 2 * 3 * 2  # 2 layers x (the mean + 2 heads) x (as read, shifted)
@@ -137,6 +138,33 @@ def test_the_transformer_trains_translates_and_aligns_through_the_same_commands(
         "head": "mean",
         "shifted": False,
     }
+
+
+def check_ctranslate2_export(run: Path) -> None:
+    """The export gives CTranslate2 our model exactly: the same log-probability for every output,
+    and `--engine ctranslate2` translates through the same command, one line per input."""
+    from nmt.export import CTranslate2Translator
+
+    for quantization in ([], ["--quantization", "int8"]):
+        nmt("export", str(run), "--format", "ctranslate2", *quantization)
+    exported = CTranslate2Translator(run / "ctranslate2")
+    sources = ["A dog runs.", "Two men sit on a bench in the park."]
+    ours = Translator.from_run(str(run), device="cpu")
+    ours.dtype = None  # fp32, as the export
+    for source, nbest in zip(sources, ours.translate(sources, beam=3, nbest=3), strict=True):
+        src = [[*exported.src_vocab.pieces(exported.src_vocab.encode([source])[0]), "</s>"]] * len(nbest)
+        scored = exported.translator.score_batch(src, [h.tgt_tokens[:-1] for h in nbest])
+        assert [sum(s.log_probs) for s in scored] == pytest.approx([h.log_prob for h in nbest], abs=1e-3)
+    for folder in ("ctranslate2", "ctranslate2-int8"):
+        out = nmt(
+            "translate", str(run / folder), "--engine", "ctranslate2", stdin=b"A dog runs.\n\nTwo men.\n"
+        )
+        assert out.stdout.decode().count("\n") == 3 and out.stdout.decode().split("\n")[1] == ""
+    assert_clean_error(nmt("translate", str(run), "--engine", "ctranslate2", "Hi.", check=False), "export")
+
+
+def test_ctranslate2_refuses_rnn_runs(run_dir: Path) -> None:
+    assert_clean_error(nmt("export", str(run_dir), "--format", "ctranslate2", check=False), "Transformer")
 
 
 def test_align_prints_the_word_table_and_draws_heatmaps(run_dir: Path, tmp_path: Path) -> None:
@@ -264,3 +292,69 @@ def test_an_empty_corpus_is_named_and_the_run_directory_left_as_it_was(tmp_path:
     result = nmt("train", *TINY_RUN, f"run_dir={run}", *overrides, check=False)
     assert_clean_error(result, "e.en", "e.de", "no sentence pairs")
     assert [p.name for p in run.iterdir()] == ["notes.txt"]
+
+
+# ---------------------------------------------------------------- decoding
+def test_decoding_options_that_make_no_sense_name_the_option(run_dir: Path) -> None:
+    cases = [
+        (["--beam", "0"], "--beam 0"),
+        (["--nbest", "0"], "--nbest 0"),
+        (["--batch-size", "0"], "--batch-size 0"),
+        (["--nbest", "6", "--beam", "5"], "--nbest 6"),
+        (["--sample", "--top-p", "1.5"], "--top-p"),
+        (["--sample", "--temperature", "0"], "--temperature"),
+        (["--prefix", "漢字"], "prefix"),
+        (["--attention-from", "first"], "--attention-from"),
+    ]
+    for options, named in cases:
+        assert_clean_error(nmt("translate", str(run_dir), "A man.", *options, check=False), named)
+    assert_clean_error(nmt("score", str(run_dir), "--src", "x", "--tgt", "y", check=False), "x")
+
+
+def test_score_is_the_searchs_own_log_probability_of_its_output(run_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "src.txt"
+    source.write_text("A man is walking.\nTwo dogs play in the snow.\nA girl.\n")
+    out, align = tmp_path / "out.txt", tmp_path / "al.jsonl"
+    nmt(
+        "translate",
+        str(run_dir),
+        "--beam",
+        "3",
+        "--input",
+        str(source),
+        "-o",
+        str(out),
+        "--align",
+        str(align),
+    )
+    searched = [json.loads(line)["log_prob"] for line in align.read_text().splitlines()]
+    scored = nmt("score", str(run_dir), "--src", str(source), "--tgt", str(out)).stdout.decode().split()
+    assert [float(s) for s in scored] == pytest.approx(searched, abs=1e-3)
+
+
+def test_sampling_prefixes_and_ensembles_through_the_command_line(run_dir: Path) -> None:
+    lines = ["A man is walking.", "Two dogs play."]
+    sample = ["--sample", "--nbest", "3", "--seed", "5"]
+    first = nmt("translate", str(run_dir), *lines, *sample).stdout.decode().splitlines()
+    assert first == nmt("translate", str(run_dir), *lines, *sample).stdout.decode().splitlines()
+    assert [line.split("\t")[0] for line in first] == ["1", "1", "1", "2", "2", "2"]
+    prefixed = nmt("translate", str(run_dir), *lines, "--prefix", "Ein Hund").stdout.decode().splitlines()
+    assert len(prefixed) == 2 and all(line.startswith("Ein Hund") for line in prefixed)
+    alone = nmt("translate", str(run_dir), *lines, "--beam", "3").stdout.decode()
+    assert nmt("translate", str(run_dir), str(run_dir), *lines, "--beam", "3").stdout.decode() == alone
+
+
+def test_align_records_escape_every_line_break_and_long_inputs_show_progress(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    breaks = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+    lines = [f"A dog{c}runs." for c in breaks] + ["A man.", "Two men.", "A cat.", "", "End."]
+    source = tmp_path / "in.txt"
+    source.write_bytes(("\n".join(lines) + "\n").encode())
+    align = tmp_path / "al.jsonl"
+    options = ["--input", str(source), "--align", str(align), "--batch-size", "4", "--beam", "1"]
+    result = nmt("translate", str(run_dir), *options)
+    assert len(result.stdout.decode().split("\n")[:-1]) == 13
+    records = align.read_text(encoding="utf-8").splitlines()  # splits on every break str knows
+    assert len(records) == 13 and json.loads(records[5])["source"] == "A dog\x85runs."
+    assert "sent/s" in result.stderr.decode()  # the progress bar, on stderr

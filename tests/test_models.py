@@ -13,8 +13,8 @@ from conftest import MODEL_CONFIGS, tiny_model_config
 from nmt.config import SubwordConfig
 from nmt.data.batching import make_batch
 from nmt.data.vocab import PAD, Vocab, train_vocab
+from nmt.decoding import DecodeConfig, length_penalty, search
 from nmt.models import build_model
-from nmt.search import length_penalty, search
 
 
 def _random_batch(vocab: int = 40, batch: int = 3):
@@ -29,7 +29,7 @@ def test_incremental_decoding_equals_teacher_forcing(name: str) -> None:
     torch.manual_seed(0)
     model = build_model(tiny_model_config(name), 40, 40, PAD).eval()
     batch = _random_batch()
-    logits, attention = model(batch.src, batch.src_mask, batch.tgt_in)
+    logits, attention = model(batch.src, batch.src_mask, batch.tgt_in, attention=True)
     state = model.init_state(model.encode(batch.src, batch.src_mask))
     for t in range(batch.tgt_in.shape[1]):
         log_probs, step_attention, state = model.step(batch.tgt_in[:, t], state)
@@ -42,9 +42,9 @@ def test_extra_source_padding_changes_nothing(name: str) -> None:
     torch.manual_seed(0)
     model = build_model(tiny_model_config(name), 40, 40, PAD).eval()
     batch = _random_batch()
-    logits, attention = model(batch.src, batch.src_mask, batch.tgt_in)
+    logits, attention = model(batch.src, batch.src_mask, batch.tgt_in, attention=True)
     src = F.pad(batch.src, (0, 4), value=PAD)
-    padded_logits, padded_attention = model(src, src != PAD, batch.tgt_in)
+    padded_logits, padded_attention = model(src, src != PAD, batch.tgt_in, attention=True)
     torch.testing.assert_close(padded_logits, logits, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(padded_attention[..., : batch.src.shape[1]], attention, atol=1e-5, rtol=1e-5)
     assert (padded_attention[..., batch.src.shape[1] :] == 0).all()
@@ -105,11 +105,11 @@ def test_beam_search_scores_are_the_models_own_log_probabilities(name: str) -> N
     torch.manual_seed(0)
     model = build_model(tiny_model_config(name), 40, 40, PAD).eval()
     batch = _random_batch()
-    options = {"beam": 3, "nbest": 3, "alpha": 0.6, "max_len_a": 0.0, "max_len_b": 6}
-    for i, nbest in enumerate(search(model, batch.src, batch.src_mask, **options)):
+    options = DecodeConfig(beam=3, nbest=3, alpha=0.6, max_len_a=0.0, max_len_b=6)
+    for i, nbest in enumerate(search(model, batch.src, batch.src_mask, options)):
         assert [h.score for h in nbest] == sorted((h.score for h in nbest), reverse=True)
         real = batch.src_mask[i : i + 1]
-        alone = search(model, batch.src[i : i + 1, : int(real.sum())], real[:, : int(real.sum())], **options)
+        alone = search(model, batch.src[i : i + 1, : int(real.sum())], real[:, : int(real.sum())], options)
         assert [h.tokens for h in alone[0]] == [h.tokens for h in nbest]  # batching changes nothing
         source = batch.src[i][batch.src_mask[i]][:-1].tolist()  # without its EOS
         forced = make_batch([source] * len(nbest), [h.tokens for h in nbest])
@@ -117,3 +117,10 @@ def test_beam_search_scores_are_the_models_own_log_probabilities(name: str) -> N
         for hyp, log_prob in zip(nbest, log_probs.tolist(), strict=True):
             assert hyp.log_prob == pytest.approx(log_prob, abs=1e-4)
             assert hyp.score == pytest.approx(log_prob / length_penalty(len(hyp.tokens) + 1, 0.6), abs=1e-4)
+
+
+def test_callers_never_probe_a_model_with_hasattr() -> None:
+    """Models declare what they can do (``nmt.models.base``); nothing asks with hasattr."""
+    package = Path(__file__).resolve().parents[1] / "nmt"
+    probing = [p.relative_to(package.parent) for p in package.rglob("*.py") if "hasattr(" in p.read_text()]
+    assert probing == []

@@ -1,4 +1,4 @@
-"""Greedy and beam search (nmt/search.py) on a deterministic toy model: no training needed."""
+"""The search loop (nmt/decoding/search.py) and its strategies on a deterministic toy model: no training."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import pytest
 import torch
 from torch import Tensor
 
-from nmt.models.base import EncoderDecoder, State
-from nmt.search import Hypothesis, length_penalty, search
+from nmt.decoding import DecodeConfig, Ensemble, Hypothesis, length_penalty
+from nmt.decoding import search as decode_search
+from nmt.decoding.strategies import _nucleus
+from nmt.errors import NmtError
+from nmt.models.base import EncoderDecoder, SpecialIds, State
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 
@@ -22,10 +25,14 @@ class ToyModel(EncoderDecoder):
     so it depends on the path. State: memory (B, S, D), mask (B, S), source lengths (B,), step (B,).
     """
 
+    source_keys = frozenset({"memory", "mask", "src_len"})
+    attention_grid = (1, 1)
+
     def __init__(self, vocab: int = 12, dim: int = 8, seed: int = 0, eos_bias: float = 0.0) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.pad_id, self.vocab, self.eos_bias = PAD, vocab, eos_bias
+        self.specials = SpecialIds(pad=PAD, bos=BOS, eos=EOS)
         self.register_buffer("embed", torch.randn(vocab, dim, generator=g))
         self.register_buffer("transition", 2 * torch.randn(vocab, vocab, generator=g))
         self.register_buffer("by_length", torch.randn(16, vocab, generator=g))
@@ -47,13 +54,21 @@ class ToyModel(EncoderDecoder):
         logits[:, EOS] += self.eos_bias
         return logits.float().log_softmax(-1), attn, {**state, "t": state["t"] + 1}
 
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+    def attention_maps(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        return self(src, src_mask, tgt_in, attention=True)[1][:, None, None]
+
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, *, attention: bool = False):
         state, logits, attns = self.init_state(self.encode(src, src_mask)), [], []
         for t in range(tgt_in.shape[1]):
             logp, attn, state = self.step(tgt_in[:, t], state)
             logits.append(logp)
             attns.append(attn)
-        return torch.stack(logits, 1), torch.stack(attns, 1)
+        return torch.stack(logits, 1), torch.stack(attns, 1) if attention else None
+
+
+def search(model: EncoderDecoder, src: Tensor, mask: Tensor, prefixes=None, **options) -> list:
+    """``nmt.decoding.search`` with the options of a ``DecodeConfig`` (alpha 0 unless given)."""
+    return decode_search(model, src, mask, DecodeConfig(**{"alpha": 0.0, **options}), prefixes=prefixes)
 
 
 def pad_batch(sources: list[list[int]], left: bool = False) -> tuple[Tensor, Tensor]:
@@ -183,7 +198,7 @@ def test_zero_max_length_still_returns_a_hypothesis(model: ToyModel) -> None:
 
 @pytest.mark.parametrize(("beam", "nbest"), [(0, 1), (1, 2), (3, 4), (3, 0)])
 def test_invalid_beam_or_nbest(model: ToyModel, beam: int, nbest: int) -> None:
-    with pytest.raises(ValueError, match=r"beam|nbest"):
+    with pytest.raises(NmtError, match=r"--beam|--nbest"):
         search(model, *pad_batch(SOURCES), beam=beam, nbest=nbest)
 
 
@@ -249,3 +264,127 @@ def test_search_stops_once_nothing_can_beat_the_finished(beam: int) -> None:
     found = search(model, *pad_batch(SOURCES), beam=beam, nbest=1, max_len_b=50)
     assert [hyps[0].tokens for hyps in found] == [[]] * len(SOURCES)
     assert len(calls) == 1
+
+
+# ------------------------------------------------------------------ sampling
+def test_sampling_with_a_seed_is_reproducible_and_scores_are_the_models_own(model: ToyModel) -> None:
+    src, mask = pad_batch(SOURCES)
+    options = {"sampling": True, "nbest": 4, "temperature": 1.5, "max_len_a": 1.0, "max_len_b": 4}
+    first = search(model, src, mask, seed=7, **options)
+    again = search(model, src, mask, seed=7, **options)
+    other = search(model, src, mask, seed=8, **options)
+    assert [[h.tokens for h in hyps] for hyps in first] == [[h.tokens for h in hyps] for hyps in again]
+    assert [[h.tokens for h in hyps] for hyps in first] != [[h.tokens for h in hyps] for hyps in other]
+    for source, hyps in zip(SOURCES, first, strict=True):
+        assert len(hyps) == 4  # one finished output per sample, best first
+        assert [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
+        for h in hyps:
+            log_prob, attention = teacher_force(model, source, h.tokens)
+            assert h.log_prob == pytest.approx(log_prob, abs=1e-5)
+            torch.testing.assert_close(h.attention, attention, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("options", [{"top_k": 1}, {"top_p": 1e-6}, {"temperature": 1e-4}])
+def test_sampling_that_leaves_one_choice_is_greedy(model: ToyModel, options: dict) -> None:
+    src, mask = pad_batch(SOURCES)
+    greedy = search(model, src, mask, beam=1)
+    sampled = search(model, src, mask, sampling=True, seed=3, **options)
+    assert [h[0].tokens for h in sampled] == [h[0].tokens for h in greedy]
+    assert [h[0].log_prob for h in sampled] == pytest.approx([h[0].log_prob for h in greedy], abs=1e-5)
+
+
+def test_sampling_draws_tokens_as_often_as_their_probability() -> None:
+    """One step, many samples: the first tokens' frequencies match softmax(log p / T) within top-k."""
+    model = ToyModel(eos_bias=-30.0).eval()
+    src, mask = pad_batch([[5, 6, 3]])
+    n, temperature = 4000, 2.0
+    found = search(model, src, mask, sampling=True, nbest=n, temperature=temperature, top_k=3, max_len_b=1)
+    first = torch.tensor([h.tokens[0] for h in found[0]])
+    log_probs, _, _ = model.step(torch.tensor([BOS]), model.init_state(model.encode(src, mask)))
+    allowed = log_probs[0].clone()
+    allowed[[PAD, BOS]] = -math.inf
+    top = allowed.topk(3)
+    expected = (top.values / temperature).softmax(-1)
+    observed = torch.stack([(first == tok).float().mean() for tok in top.indices])
+    assert set(first.tolist()) <= set(top.indices.tolist())
+    torch.testing.assert_close(observed, expected, atol=0.03, rtol=0)
+
+
+def test_nucleus_keeps_the_smallest_set_that_reaches_top_p() -> None:
+    logits = torch.tensor([[0.5, 0.3, 0.15, 0.05]]).log()[:, [2, 0, 3, 1]]  # shuffled
+    kept = _nucleus(logits, 0.8).isfinite()[0].tolist()
+    assert kept == [False, True, False, True]  # 0.5 + 0.3 reach 0.8
+    assert _nucleus(logits, 0.81).isfinite().sum() == 3
+    assert _nucleus(logits, 1e-9).isfinite().sum() == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"sampling": True, "top_p": 0.0}, "--top-p"),
+        ({"sampling": True, "top_p": 1.5}, "--top-p"),
+        ({"sampling": True, "temperature": 0.0}, "--temperature"),
+        ({"sampling": True, "top_k": -1}, "--top-k"),
+        ({"batch_size": 0}, "--batch-size"),
+        ({"nbest": 0}, "--nbest"),
+    ],
+)
+def test_settings_that_make_no_sense_name_the_option(options: dict, named: str) -> None:
+    with pytest.raises(NmtError, match=named):
+        DecodeConfig(**options)
+
+
+def test_sampling_may_ask_for_more_outputs_than_beams() -> None:
+    assert DecodeConfig(sampling=True, beam=1, nbest=5).nbest == 5
+
+
+# ------------------------------------------------------------ forced prefixes
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_forced_prefix_starts_every_output_and_is_scored(model: ToyModel, beam: int) -> None:
+    src, mask = pad_batch(SOURCES)
+    prefixes = [[7, 7], [], [4, 5, 6], [11], [9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9]]
+    found = search(model, src, mask, prefixes, beam=beam, nbest=beam, max_len_a=1.0, max_len_b=3)
+    for source, prefix, hyps in zip(SOURCES, prefixes, found, strict=True):
+        for h in hyps:
+            assert h.tokens[: len(prefix)] == prefix
+            assert h.log_prob == pytest.approx(teacher_force(model, source, h.tokens)[0], abs=1e-5)
+            assert len(h.tokens) <= max(len(prefix), max_len_of(source, 1.0, 3))
+
+
+def test_a_prefix_ending_in_eos_scores_exactly_that_output(model: ToyModel) -> None:
+    """Forced decoding: what `nmt score` reports is the search's own log-probability of the output."""
+    src, mask = pad_batch(SOURCES)
+    found = search(model, src, mask, beam=4, nbest=4)
+    outputs = [hyps[-1].tokens for hyps in found]  # not the best: any output can be scored
+    scored = search(model, src, mask, [[*o, EOS] for o in outputs], beam=1, max_len_a=0.0, max_len_b=0)
+    for hyps, output, mine in zip(found, outputs, scored, strict=True):
+        assert mine[0].tokens == output
+        assert mine[0].log_prob == pytest.approx(hyps[-1].log_prob, abs=1e-5)
+        torch.testing.assert_close(mine[0].attention, hyps[-1].attention, atol=1e-5, rtol=0)
+
+
+# ------------------------------------------------------------------ ensembles
+@pytest.mark.parametrize("beam", [1, 4])
+def test_an_ensemble_of_a_model_with_itself_is_the_model(model: ToyModel, beam: int) -> None:
+    src, mask = pad_batch(SOURCES)
+    alone = search(model, src, mask, beam=beam, nbest=beam, alpha=0.6)
+    twice = search(Ensemble([model, model]), src, mask, beam=beam, nbest=beam, alpha=0.6)
+    for hyps, ens in zip(alone, twice, strict=True):
+        assert [h.tokens for h in ens] == [h.tokens for h in hyps]
+        assert [h.score for h in ens] == pytest.approx([h.score for h in hyps], abs=1e-5)
+        for h, e in zip(hyps, ens, strict=True):
+            torch.testing.assert_close(e.attention, h.attention, atol=1e-5, rtol=0)
+
+
+def test_an_ensemble_averages_probabilities_and_picks_attention() -> None:
+    one, two = ToyModel(seed=1).eval(), ToyModel(seed=2).eval()
+    src, mask = pad_batch(SOURCES)
+    tokens = torch.full((len(SOURCES),), BOS)
+    steps = [m.step(tokens, m.init_state(m.encode(src, mask))) for m in (one, two)]
+    for attention_from in (None, 1):
+        ensemble = Ensemble([one, two], attention_from=attention_from)
+        log_probs, attention, _ = ensemble.step(tokens, ensemble.init_state(ensemble.encode(src, mask)))
+        mean = (steps[0][0].exp() + steps[1][0].exp()) / 2
+        torch.testing.assert_close(log_probs.exp(), mean)
+        expected = steps[1][1] if attention_from == 1 else (steps[0][1] + steps[1][1]) / 2
+        torch.testing.assert_close(attention, expected)

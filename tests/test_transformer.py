@@ -7,9 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from nmt.config import TransformerConfig
+from nmt.models import SpecialIds
 from nmt.models.transformer import Transformer
 
 PAD, VOCAB = 0, 50
+SPECIALS = SpecialIds(pad=PAD, bos=1, eos=2)
 
 
 def _model(pre_norm: bool = True, **overrides) -> Transformer:
@@ -24,7 +26,7 @@ def _model(pre_norm: bool = True, **overrides) -> Transformer:
         pre_norm=pre_norm,
         **overrides,
     )
-    return Transformer(cfg, VOCAB, VOCAB, PAD).eval()
+    return Transformer(cfg, VOCAB, VOCAB, SPECIALS).eval()
 
 
 def _batch():
@@ -44,7 +46,7 @@ def test_incremental_decoding_equals_teacher_forcing(pre_norm: bool, align_head:
     model = _model(pre_norm, align_head=align_head, align_layer=0 if align_head else -1)
     src, src_mask, tgt_in = _batch()
     with torch.no_grad():
-        logits, attention = model(src, src_mask, tgt_in)
+        logits, attention = model(src, src_mask, tgt_in, attention=True)
         state = model.init_state(model.encode(src, src_mask))
         for t in range(tgt_in.shape[1]):
             log_probs, step_attention, state = model.step(tgt_in[:, t], state)
@@ -60,7 +62,7 @@ def test_incremental_decoding_after_reorder(pre_norm: bool) -> None:
     src, src_mask, tgt_in = _batch()
     index = torch.tensor([2, 0, 2, 1])
     with torch.no_grad():
-        logits, attention = model(src[index], src_mask[index], tgt_in[index])
+        logits, attention = model(src[index], src_mask[index], tgt_in[index], attention=True)
         state = model.init_state(model.encode(src, src_mask))
         for t in range(3):
             _, _, state = model.step(tgt_in[:, t], state)
@@ -76,9 +78,9 @@ def test_extra_source_padding_changes_nothing(pre_norm: bool) -> None:
     model = _model(pre_norm)
     src, src_mask, tgt_in = _batch()
     with torch.no_grad():
-        logits, attention = model(src, src_mask, tgt_in)
+        logits, attention = model(src, src_mask, tgt_in, attention=True)
         padded = F.pad(src, (0, 4), value=PAD)
-        padded_logits, padded_attention = model(padded, padded != PAD, tgt_in)
+        padded_logits, padded_attention = model(padded, padded != PAD, tgt_in, attention=True)
     torch.testing.assert_close(padded_logits, logits, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(padded_attention[..., :7], attention, atol=1e-5, rtol=1e-5)
     assert (padded_attention[..., 7:] == 0).all()
@@ -88,8 +90,8 @@ def test_cross_attention_rows_are_distributions_over_real_tokens() -> None:
     model = _model()
     src, src_mask, tgt_in = _batch()
     with torch.no_grad():
-        _, attention = model(src, src_mask, tgt_in)
-        every = model.cross_attentions(src, src_mask, tgt_in)
+        _, attention = model(src, src_mask, tgt_in, attention=True)
+        every = model.attention_maps(src, src_mask, tgt_in)
     assert every.shape == (3, 2, 2, 6, 7)  # (B, L, H, T, S)
     torch.testing.assert_close(every.sum(-1), torch.ones(3, 2, 2, 6))
     assert (every.masked_select(~src_mask[:, None, None, None]) == 0).all()
@@ -98,8 +100,8 @@ def test_cross_attention_rows_are_distributions_over_real_tokens() -> None:
     assert (attention.masked_select(~src_mask.unsqueeze(1)) == 0).all()
     one_head = _model(align_layer=0, align_head=1)
     with torch.no_grad():
-        _, head_attention = one_head(src, src_mask, tgt_in)
-        torch.testing.assert_close(head_attention, one_head.cross_attentions(src, src_mask, tgt_in)[:, 0, 1])
+        _, head_attention = one_head(src, src_mask, tgt_in, attention=True)
+        torch.testing.assert_close(head_attention, one_head.attention_maps(src, src_mask, tgt_in)[:, 0, 1])
 
 
 @pytest.mark.parametrize(("pre_norm", "shared"), [(True, True), (False, False)])
@@ -113,11 +115,11 @@ def test_gradients_reach_every_parameter(pre_norm: bool, shared: bool) -> None:
 
 
 def test_fused_path_gives_the_same_logits() -> None:
+    """Attention is asked for by an argument; without it every layer takes the fused path."""
     model = _model()
     src, src_mask, tgt_in = _batch()
     with torch.no_grad():
-        logits, attention = model(src, src_mask, tgt_in)
-        model.need_attention = False
+        logits, attention = model(src, src_mask, tgt_in, attention=True)
         fused_logits, no_attention = model(src, src_mask, tgt_in)
     assert attention is not None and no_attention is None
     torch.testing.assert_close(fused_logits, logits, atol=1e-5, rtol=1e-5)
@@ -132,14 +134,14 @@ def test_shared_and_tied_embeddings_are_one_parameter() -> None:
     assert separate.num_parameters() == model.num_parameters() + 2 * VOCAB * 32
     cfg = TransformerConfig(name="tiny", d_model=32, heads=2, share_embeddings=True)
     with pytest.raises(ValueError, match="share_embeddings"):
-        Transformer(cfg, VOCAB, VOCAB + 1, PAD)
+        Transformer(cfg, VOCAB, VOCAB + 1, SPECIALS)
 
 
 def test_bf16_autocast_on_cpu() -> None:
     model = _model()
     src, src_mask, tgt_in = _batch()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        logits, attention = model(src, src_mask, tgt_in)
+        logits, attention = model(src, src_mask, tgt_in, attention=True)
         state = model.init_state(model.encode(src, src_mask))
         _, _, state = model.step(tgt_in[:, 0], state)
         log_probs, step_attention, state = model.step(tgt_in[:, 1], state)

@@ -69,13 +69,18 @@ def to_json_record(rec: AlignmentRecord) -> dict:
     return out
 
 
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+"""Every character ``str.splitlines()`` breaks a line on."""
+_ESCAPES = str.maketrans({c: f"\\u{ord(c):04x}" for c in LINE_BREAKS})
+
+
 def write_jsonl(records: Iterable[AlignmentRecord], path: str | Path) -> None:
-    """One JSON object per line (UTF-8, non-ASCII kept as is, except the Unicode line and paragraph
-    separators, escaped so that readers splitting on any line break still see one record a line)."""
+    """One JSON object per line (UTF-8, non-ASCII kept as is, except every character that
+    ``str.splitlines()`` breaks on, escaped, so that readers splitting on any line break still see
+    one record a line)."""
     with Path(path).open("w", encoding="utf-8") as out:
         for rec in records:
-            line = json.dumps(to_json_record(rec), ensure_ascii=False)
-            out.write(line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n")
+            out.write(json.dumps(to_json_record(rec), ensure_ascii=False).translate(_ESCAPES) + "\n")
 
 
 def read_jsonl(path: str | Path) -> list[AlignmentRecord]:

@@ -12,16 +12,7 @@ import torch
 from torch import Tensor
 
 from nmt.data.batching import make_batch
-from nmt.models import EncoderDecoder
 from nmt.rundir import Run
-
-
-def attention_maps(model: EncoderDecoder, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
-    """Teacher-forced cross-attention of every layer and head: (B, L, H, T, S)."""
-    if hasattr(model, "cross_attentions"):
-        return model.cross_attentions(src, src_mask, tgt_in)
-    _, attention = model(src, src_mask, tgt_in)
-    return attention[:, None, None]
 
 
 @torch.inference_mode()
@@ -35,7 +26,7 @@ def forced_attention(
     for start in range(0, len(src_ids), batch_size):
         src_chunk, tgt_chunk = src_ids[start : start + batch_size], tgt_ids[start : start + batch_size]
         batch = make_batch(src_chunk, tgt_chunk).to(device)
-        maps = attention_maps(run.model, batch.src, batch.src_mask, batch.tgt_in).float().cpu()
+        maps = run.model.attention_maps(batch.src, batch.src_mask, batch.tgt_in).float().cpu()
         for i, (src, tgt) in enumerate(zip(src_chunk, tgt_chunk, strict=True)):
             results.append(
                 (

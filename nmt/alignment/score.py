@@ -32,11 +32,10 @@ def aer_grid(
     """One row per (layer, head or "mean", shifted): its AER over the whitespace-tokenized pairs."""
     forced = forced_attention(run, sources, targets)
     layers, heads = forced[0][2].shape[:2]
-    transformer = hasattr(run.model, "cross_attentions")
     rows = []
     for layer in range(layers):
         for head in ["mean", *range(heads)] if heads > 1 else ["mean"]:
-            for shifted in (False, True) if transformer else (False,):
+            for shifted in (False, True) if run.model.alignment_may_lag else (False,):
                 predicted = []
                 for (src_pieces, tgt_pieces, maps), src, tgt in zip(forced, sources, targets, strict=True):
                     matrix = maps[layer].mean(0) if head == "mean" else maps[layer, head]
@@ -51,11 +50,9 @@ def aer_grid(
 def configured_map(run: Run) -> tuple[int, int | str]:
     """The (layer, head) of the attention that translations carry and `nmt align` shows: a
     Transformer's align_layer and align_head ("mean" for the mean of the heads); (0, "mean") for an RNN."""
-    model = run.model
-    if not hasattr(model, "align_layer"):
-        return 0, "mean"
-    one_head = model.decoder[0].cross_attn.heads == 1  # its only head is the mean, as aer_grid lists it
-    return model.align_layer, "mean" if model.align_head is None or one_head else model.align_head
+    layer, head = run.model.alignment_map
+    one_head = run.model.attention_grid[1] == 1  # its only head is the mean, as aer_grid lists it
+    return layer, "mean" if head is None or one_head else head
 
 
 def diagonal_aer(

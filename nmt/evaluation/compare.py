@@ -26,15 +26,15 @@ from sacrebleu.significance import PairedTest, Result
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from nmt.data.pipeline import Pairs, load_pairs
+from nmt.decoding import DecodeConfig
 from nmt.errors import NmtError
 from nmt.evaluation.hypotheses import load_or_translate
 from nmt.evaluation.length import bleu_by_length, length_buckets, length_table, plot_bleu_by_length
 from nmt.rundir import load_config, load_run
-from nmt.training.runtime import resolve_device
+from nmt.runtime import resolve_device
 from nmt.translate import Translator
 
 BASELINE = "rnn_noattn"  # the default baseline, when one of the runs is it
-ALPHA = 0.6  # GNMT length penalty, as `nmt evaluate` uses by default
 SPEED_TAG = "train/tokens_per_second"  # TensorBoard scalar the trainer logs every log_every steps
 LAST_LOGGED = 10  # tokens/s is the mean of this many last logged values
 MARKDOWN_COLUMNS = {  # comparison.csv column: its comparison.md header (the CSV has more columns)
@@ -73,11 +73,14 @@ def compare(
     *,
     baseline: str | None = None,
     split: str = "test",
-    beam: int = 5,
+    config: DecodeConfig | None = None,
     bootstrap: int = 1000,
     device: str = "auto",
+    progress: bool = False,
 ) -> Path:
-    """Summarise, score and test every run (see the module docstring); returns comparison.md."""
+    """Summarise, score and test every run (see the module docstring); returns comparison.md.
+    ``config``: how every run decodes the test set (default: ``DecodeConfig()``, beam 5)."""
+    config = config or DecodeConfig()
     if not run_dirs:
         raise NmtError("give at least one run directory")
     if bootstrap < 1:
@@ -87,7 +90,7 @@ def compare(
     first = baseline_index(run_dirs, names, baseline)
     order = [first, *(i for i in range(len(run_dirs)) if i != first)]
     pairs = load_pairs(load_config(run_dirs[first]), split)
-    runs = {names[i]: summarize(run_dirs[i], pairs, split, beam, device) for i in order}
+    runs = {names[i]: summarize(run_dirs[i], pairs, split, config, device, progress) for i in order}
     refs, sources = [t for _, t in pairs], [s for s, _ in pairs]
     systems = {name: run.hyps for name, run in runs.items()}
     signatures, results = paired_bootstrap(systems, refs, bootstrap)
@@ -104,20 +107,27 @@ def compare(
     by_length = length_table(buckets, scores)
     write_csv(rows, out_dir / "comparison.csv")
     write_csv(by_length, out_dir / "bleu_by_length.csv")
-    title = f"{runs[names[first]].cfg.data.name} {split} ({len(refs)} sentences), beam {beam}"
-    report = _report(title, rows, by_length, signatures, names[first], bootstrap)
+    title = f"{runs[names[first]].cfg.data.name} {split} ({len(refs)} sentences), {describe(config)}"
+    report = _report(title, rows, by_length, signatures, names[first], bootstrap, config)
     (out_dir / "comparison.md").write_text(report, encoding="utf-8")
     return out_dir / "comparison.md"
 
 
-def summarize(run_dir: Path, pairs: Pairs, split: str, beam: int, device: str = "auto") -> RunSummary:
+def summarize(
+    run_dir: Path,
+    pairs: Pairs,
+    split: str,
+    config: DecodeConfig,
+    device: str = "auto",
+    progress: bool = False,
+) -> RunSummary:
     """Read a run directory and get its best checkpoint's hypotheses for ``pairs`` (the ``split``
     every run is compared on): from RUN_DIR/hyps when there, else by translating now."""
     run = load_run(run_dir, "best", resolve_device(device))
     if load_pairs(run.cfg, split) != pairs:
         raise NmtError(f"{run_dir}: its {split} split differs from the other runs' (data settings differ)")
     sources, refs = [s for s, _ in pairs], [t for _, t in pairs]
-    hyps = load_or_translate(Translator(run), sources, refs, split, beam=beam, alpha=ALPHA)
+    hyps = load_or_translate(Translator(run), sources, refs, split, config, progress=progress)
     train_seconds = (_checkpoint_value(run_dir / "last.pt", "progress") or {}).get("train_seconds")
     return RunSummary(
         dir=run_dir,
@@ -252,6 +262,7 @@ def _report(
     signatures: dict[str, str],
     baseline: str,
     bootstrap: int,
+    config: DecodeConfig,
 ) -> str:
     """comparison.md: the table, how its numbers were computed, and BLEU by source length."""
     table = [[_cell(key, row) for key in MARKDOWN_COLUMNS] for row in rows]
@@ -260,9 +271,9 @@ def _report(
 
 {markdown_table(list(MARKDOWN_COLUMNS.values()), table, left=3)}
 
-**BLEU** and **chrF**: sacreBLEU corpus scores of each run's best checkpoint (beam search, length
-penalty {ALPHA}); in brackets the mean ± half-width of the 95% confidence interval over {bootstrap}
-bootstrap resamples of the sentences.
+**BLEU** and **chrF**: sacreBLEU corpus scores of each run's best checkpoint
+({describe(config)}, length penalty {config.alpha}); in brackets the mean ± half-width of the 95%
+confidence interval over {bootstrap} bootstrap resamples of the sentences.
 **p**: paired bootstrap resampling (Koehn 2004) against the baseline **{baseline}** with sacreBLEU's
 `PairedTest(test_type="bs")`: both systems are scored on the same {bootstrap} resampled test sets, and
 p = (1 + the number of resamples whose mean-centred |difference| exceeds the observed one) / (1 +
@@ -284,6 +295,13 @@ sacreBLEU signatures:
 
 {markdown_table(list(by_length[0]), length_rows)}
 """
+
+
+def describe(config: DecodeConfig) -> str:
+    """How the hypotheses were decoded, in words: "beam 5", "greedy", "sampling (3 samples)"."""
+    if config.sampling:
+        return f"sampling ({config.nbest} samples, temperature {config.temperature}, seed {config.seed})"
+    return "greedy" if config.beam == 1 else f"beam {config.beam}"
 
 
 def _cell(key: str, row: dict[str, Any]) -> str:

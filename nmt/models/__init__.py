@@ -7,21 +7,26 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.config import RNNConfig, TransformerConfig
-from nmt.models.base import EncoderDecoder, State
+from nmt.models.base import EncoderDecoder, SpecialIds, State
 
-__all__ = ["EncoderDecoder", "State", "build_model"]
+__all__ = ["EncoderDecoder", "SpecialIds", "State", "build_model"]
 
 
-def build_model(cfg: DictConfig | Any, src_vocab: int, tgt_vocab: int, pad_id: int) -> EncoderDecoder:
-    """The model a ``model`` config describes (its ``arch`` picks the family)."""
+def build_model(
+    cfg: DictConfig | Any, src_vocab: int, tgt_vocab: int, pad_id: int, *, bos_id: int = 2, eos_id: int = 3
+) -> EncoderDecoder:
+    """The model a ``model`` config describes (its ``arch`` picks the family), for vocabularies of
+    ``src_vocab`` and ``tgt_vocab`` entries whose special ids are given (the defaults are the ids
+    ``nmt.data.vocab`` trains sentencepiece with; ``load_run`` passes the loaded vocabulary's own)."""
+    specials = SpecialIds(pad=pad_id, bos=bos_id, eos=eos_id)
     if cfg.arch == "rnn":
         from nmt.models.rnn import RNNEncoderDecoder
 
-        return RNNEncoderDecoder(_typed(RNNConfig, cfg), src_vocab, tgt_vocab, pad_id)
+        return RNNEncoderDecoder(_typed(RNNConfig, cfg), src_vocab, tgt_vocab, specials)
     if cfg.arch == "transformer":
         from nmt.models.transformer import Transformer
 
-        return Transformer(_typed(TransformerConfig, cfg), src_vocab, tgt_vocab, pad_id)
+        return Transformer(_typed(TransformerConfig, cfg), src_vocab, tgt_vocab, specials)
     raise ValueError(f"model.arch: unknown architecture {cfg.arch!r}; choose rnn or transformer")
 
 

@@ -1,13 +1,19 @@
 """The interface every model implements: teacher-forced training and incremental decoding.
 
-Search (``nmt/search.py``) drives any model through ``encode``/``init_state``/``step``/``reorder``
+Decoding (``nmt.decoding``) drives any model through ``encode``/``init_state``/``step``/``reorder``
 and never asks which model it is. Decoder states are plain dicts whose tensors are batch-first, so
 reordering rows for beam search is the same ``index_select`` for every model.
+
+What a model can show is declared, never probed: ``specials`` (its pad/BOS/EOS ids),
+``has_attention`` (whether its attention depends on the input), ``attention_grid`` (the (layers,
+heads) of cross-attention maps it has), ``alignment_map``/``select_alignment`` (which of them its
+translations carry) and ``attention_maps`` (all of them under teacher forcing).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,19 +23,64 @@ State = dict[str, Any]
 """Decoder state: tensors with the batch on dim 0 (reordered for beams), other values kept as they are."""
 
 
+@dataclass(frozen=True)
+class SpecialIds:
+    """The target vocabulary's special ids: padding, beginning and end of sentence."""
+
+    pad: int
+    bos: int
+    eos: int
+
+
 class EncoderDecoder(nn.Module, ABC):
     """Base class of all translation models. Token ids: ``pad_id`` pads, every target starts with BOS."""
 
     pad_id: int
+    specials: SpecialIds
+    """pad/BOS/EOS ids of the vocabulary the model was built for (what search generates and stops on)."""
 
     @abstractmethod
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, *, attention: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
         """Teacher forcing.
 
         src (B, S) ids, src_mask (B, S) bool (True on real tokens), tgt_in (B, T) ids starting with BOS.
-        Returns logits (B, T, V) and cross-attention (B, T, S), or None where the model skipped
-        computing it (see ``need_attention``).
+        Returns logits (B, T, V) and, when ``attention`` is asked for, the cross-attention that
+        translations carry (B, T, S); else None (models may then skip computing it).
         """
+
+    @abstractmethod
+    def attention_maps(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        """Every cross-attention map under teacher forcing: (B, L, H, T, S), (L, H) = ``attention_grid``."""
+
+    @property
+    @abstractmethod
+    def attention_grid(self) -> tuple[int, int]:
+        """(layers, heads) of the cross-attention maps the model has; (1, 1) for one map."""
+
+    @property
+    def has_attention(self) -> bool:
+        """Whether attention depends on the input (False: uniform weights, nothing to align)."""
+        return True
+
+    alignment_may_lag: bool = False
+    """Whether the map of the step that consumes a target word (one step later than the step that
+    predicts it) may align it better (Chen et al. 2020): AER then also scores maps shifted by one."""
+
+    @property
+    def alignment_map(self) -> tuple[int, int | None]:
+        """(layer, head) of the map translations carry; head None: the mean of the heads."""
+        return 0, None
+
+    def select_alignment(self, layer: int, head: int | None) -> None:
+        """Make translations carry map (layer, head) of ``attention_grid`` (negative layers count from
+        the last; head None: the mean of the heads). Raises ValueError naming the limit it breaks."""
+        layers, heads = self.attention_grid
+        if not -layers <= layer < layers:
+            raise ValueError(f"layer {layer}: the model has {layers} decoder layer(s) with attention")
+        if head is not None and not 0 <= head < heads:
+            raise ValueError(f"head {head}: the model has {heads} attention head(s)")
 
     @abstractmethod
     def encode(self, src: Tensor, src_mask: Tensor) -> State:
@@ -44,8 +95,9 @@ class EncoderDecoder(nn.Module, ABC):
         """Decode one position for every row.
 
         tokens (B,) the previous target token (BOS at the first step).
-        Returns log-probabilities (B, V) in fp32, attention over the source (B, S) and the new state.
-        The prefix is never recomputed: everything needed from it lives in ``state``.
+        Returns log-probabilities (B, V) in fp32 (a new tensor: search masks it in place), attention
+        over the source (B, S) and the new state. The prefix is never recomputed: everything needed
+        from it lives in ``state``.
         """
 
     max_positions: int | None = None
@@ -54,12 +106,21 @@ class EncoderDecoder(nn.Module, ABC):
     prefers_bf16_on_cpu: bool = False
     """Whether bf16 autocast speeds this model up on CPUs (``trainer.precision=auto``)."""
 
-    need_attention: bool = True
-    """Set to False during training so models may take faster paths that skip attention weights."""
+    source_keys: frozenset[str] = frozenset()
+    """State entries that depend on the source sentence alone (the same in every row of a sentence)."""
 
-    def reorder(self, state: State, index: Tensor) -> State:
-        """Select (and duplicate) rows of every batch-first tensor in ``state``: index (B',) -> B' rows."""
-        return {k: v.index_select(0, index) if isinstance(v, Tensor) else v for k, v in state.items()}
+    def reorder(self, state: State, index: Tensor, *, same_sources: bool = False) -> State:
+        """Select (and duplicate) rows of every batch-first tensor in ``state``: index (B',) -> B' rows.
+
+        ``same_sources``: new row i comes from a row of the same sentence as old row i (beams moving
+        within their sentence), so the ``source_keys`` entries are kept as they are, not copied.
+        """
+        return {
+            k: v.index_select(0, index)
+            if isinstance(v, Tensor) and not (same_sources and k in self.source_keys)
+            else v
+            for k, v in state.items()
+        }
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -25,13 +25,15 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.config import RNNConfig
 from nmt.models.attention import Attention
-from nmt.models.base import EncoderDecoder, State
+from nmt.models.base import EncoderDecoder, SpecialIds, State
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 
 class RNNEncoderDecoder(EncoderDecoder):
-    def __init__(self, cfg: RNNConfig, src_vocab: int, tgt_vocab: int, pad_id: int) -> None:
+    source_keys = frozenset({"keys", "values", "mask", "summary"})
+
+    def __init__(self, cfg: RNNConfig, src_vocab: int, tgt_vocab: int, specials: SpecialIds) -> None:
         super().__init__()
         if cfg.cell not in CELLS:
             raise ValueError(f"model.cell: unknown RNN cell {cfg.cell!r}; choose gru or lstm")
@@ -39,11 +41,13 @@ class RNNEncoderDecoder(EncoderDecoder):
             raise ValueError(f"model.decoder: unknown decoder {cfg.decoder!r}; choose bahdanau or luong")
         if cfg.hidden_dim % 2:
             raise ValueError("model.hidden_dim must be even (the encoder has hidden_dim/2 per direction)")
-        self.pad_id, self.luong, self.is_lstm = pad_id, cfg.decoder == "luong", cfg.cell == "lstm"
+        self.specials, self.pad_id = specials, specials.pad
+        self.luong, self.is_lstm = cfg.decoder == "luong", cfg.cell == "lstm"
+        self.uniform_attention = cfg.attention == "none"
         hid, emb, cell = cfg.hidden_dim, cfg.emb_dim, CELLS[cfg.cell]
         self.dropout = nn.Dropout(cfg.dropout)
-        self.src_embed = nn.Embedding(src_vocab, emb, padding_idx=pad_id)
-        self.tgt_embed = nn.Embedding(tgt_vocab, emb, padding_idx=pad_id)
+        self.src_embed = nn.Embedding(src_vocab, emb, padding_idx=specials.pad)
+        self.tgt_embed = nn.Embedding(tgt_vocab, emb, padding_idx=specials.pad)
         inner_dropout = cfg.dropout if cfg.enc_layers > 1 else 0.0
         self.encoder = cell(
             emb, hid // 2, cfg.enc_layers, batch_first=True, bidirectional=True, dropout=inner_dropout
@@ -111,8 +115,23 @@ class RNNEncoderDecoder(EncoderDecoder):
         new["hidden"] = rnn_state.transpose(0, 1)
         return output, weights.squeeze(1), new
 
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher forcing: logits (B, T, V) and attention (B, T, S)."""
+    @property
+    def has_attention(self) -> bool:
+        return not self.uniform_attention
+
+    @property
+    def attention_grid(self) -> tuple[int, int]:
+        return 1, 1
+
+    def attention_maps(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        """The one attention map under teacher forcing: (B, 1, 1, T, S)."""
+        return self(src, src_mask, tgt_in, attention=True)[1][:, None, None]
+
+    def forward(
+        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, *, attention: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing: logits (B, T, V) and, when asked for, attention (B, T, S) (always computed:
+        the recurrence needs it)."""
         state = self.init_state(self.encode(src, src_mask))
         outputs, weights = [], []
         for embedded in self.dropout(self.tgt_embed(tgt_in)).unbind(1):  # unbind: cheap backward
@@ -120,7 +139,7 @@ class RNNEncoderDecoder(EncoderDecoder):
             outputs.append(output)
             weights.append(attn)
         logits = self.readout(self.dropout(torch.stack(outputs, 1)))
-        return logits, torch.stack(weights, 1)
+        return logits, torch.stack(weights, 1) if attention else None
 
     def step(self, tokens: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
         output, attn, state = self._decode(self.dropout(self.tgt_embed(tokens)), state)

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from nmt.config import TransformerConfig
 from nmt.models.attention import MultiHeadAttention
-from nmt.models.base import EncoderDecoder, State
+from nmt.models.base import EncoderDecoder, SpecialIds, State
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 KV = tuple[Tensor, Tensor]
@@ -138,8 +138,9 @@ class DecoderLayer(nn.Module):
 
 class Transformer(EncoderDecoder):
     prefers_bf16_on_cpu = True
+    alignment_may_lag = True
 
-    def __init__(self, cfg: TransformerConfig, src_vocab: int, tgt_vocab: int, pad_id: int) -> None:
+    def __init__(self, cfg: TransformerConfig, src_vocab: int, tgt_vocab: int, specials: SpecialIds) -> None:
         super().__init__()
         activation = cfg.activation
         if activation not in ACTIVATIONS:
@@ -157,15 +158,24 @@ class Transformer(EncoderDecoder):
             )
         if cfg.align_head is not None and not 0 <= cfg.align_head < cfg.heads:
             raise ValueError(f"model.align_head {cfg.align_head} is not one of {cfg.heads} heads")
-        self.pad_id, self.pre_norm, self.dim = pad_id, cfg.pre_norm, cfg.d_model
+        self.specials, self.pad_id, self.pre_norm, self.dim = (
+            specials,
+            specials.pad,
+            cfg.pre_norm,
+            cfg.d_model,
+        )
+        self.heads = cfg.heads
+        self.source_keys = frozenset(
+            {"src_mask", *(f"cross_{kv}{i}" for kv in "kv" for i in range(cfg.dec_layers))}
+        )
         self.max_positions = cfg.max_len
         self.align_layer, self.align_head = cfg.align_layer % cfg.dec_layers, cfg.align_head
 
-        self.tgt_embed = nn.Embedding(tgt_vocab, cfg.d_model, padding_idx=pad_id)
+        self.tgt_embed = nn.Embedding(tgt_vocab, cfg.d_model, padding_idx=specials.pad)
         self.src_embed = (
             self.tgt_embed
             if cfg.share_embeddings
-            else nn.Embedding(src_vocab, cfg.d_model, padding_idx=pad_id)
+            else nn.Embedding(src_vocab, cfg.d_model, padding_idx=specials.pad)
         )
         self.register_buffer("positions", sinusoidal_positions(cfg.max_len, cfg.d_model), persistent=False)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -238,17 +248,31 @@ class Transformer(EncoderDecoder):
     def _teacher_forcing(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, weights_of: set[int]):
         return self._decode(tgt_in, self.init_state(self.encode(src, src_mask)), None, weights_of)
 
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Teacher forcing: logits (B, T, V) and the alignment layer's cross-attention (B, T, S) or None."""
-        weights_of = {self.align_layer} if self.need_attention else set()
+    def forward(
+        self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, *, attention: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing: logits (B, T, V) and, when asked for, the alignment map's cross-attention
+        (B, T, S); without it every layer takes the fused attention path."""
+        weights_of = {self.align_layer} if attention else set()
         hidden, _, weights = self._teacher_forcing(src, src_mask, tgt_in, weights_of)
-        attention = self._alignment(weights[self.align_layer]) if self.need_attention else None
-        return self.generator(hidden), attention
+        return self.generator(hidden), self._alignment(weights[self.align_layer]) if attention else None
 
-    def cross_attentions(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+    def attention_maps(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
         """Every decoder layer's and head's cross-attention under teacher forcing: (B, L, H, T, S)."""
         _, _, weights = self._teacher_forcing(src, src_mask, tgt_in, set(range(len(self.decoder))))
         return torch.stack([weights[i] for i in range(len(self.decoder))], 1)
+
+    @property
+    def attention_grid(self) -> tuple[int, int]:
+        return len(self.decoder), self.heads
+
+    @property
+    def alignment_map(self) -> tuple[int, int | None]:
+        return self.align_layer, self.align_head
+
+    def select_alignment(self, layer: int, head: int | None) -> None:
+        super().select_alignment(layer, head)
+        self.align_layer, self.align_head = layer % len(self.decoder), head
 
     def init_state(self, encoded: State) -> State:
         """Project the memory into each layer's cross-attention keys/values once; empty self caches."""

@@ -26,7 +26,7 @@ import torch.distributed as dist
 
 from nmt.errors import NmtError
 from nmt.rundir import load_checkpoint
-from nmt.training.runtime import Distributed
+from nmt.runtime import Distributed
 
 
 @dataclass

@@ -34,10 +34,18 @@ from nmt.data.batching import Batch, TokenBatches
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
 from nmt.data.store import EncodedCorpus, prepare_training_data
 from nmt.data.vocab import EOS_PIECE, PAD, Vocab, install_vocabs, vocab_paths
+from nmt.decoding import DecodeConfig, Hypothesis, generate
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
 from nmt.rundir import check_same_run, save_checkpoint
-from nmt.search import Hypothesis
+from nmt.runtime import (
+    Distributed,
+    autocast,
+    autocast_dtype,
+    init_distributed,
+    resolve_device,
+    seed_everything,
+)
 from nmt.training.checkpoint import (
     SNAPSHOT_NAME,
     Progress,
@@ -51,17 +59,8 @@ from nmt.training.checkpoint import (
 )
 from nmt.training.cluster import export_submitit_distributed_env
 from nmt.training.lock import run_dir_lock
-from nmt.training.runtime import (
-    Distributed,
-    autocast,
-    autocast_dtype,
-    init_distributed,
-    resolve_device,
-    seed_everything,
-)
 from nmt.training.schedule import lr_multiplier
 from nmt.training.signals import StopSignals
-from nmt.translate import generate
 
 log = logging.getLogger("nmt.train")
 step_log = logging.getLogger("nmt.steps")  # one line per log_every steps, into train.log only
@@ -234,7 +233,6 @@ class Trainer:
         """One optimiser update over ``batches`` (``update_freq`` micro-batches whose gradients add up;
         under DDP they are synchronised on the last one only). False: skipped for a non-finite loss."""
         self.model.train()
-        self.model.need_attention = False
         tokens = sum(batch.num_tokens for batch in batches)
         # DDP averages gradients over ranks: scaling by world / (target tokens of every rank) makes the
         # update the gradient of the loss summed over all its tokens, however they are split up.
@@ -353,12 +351,11 @@ class Trainer:
         p, improved = self.progress, False
         if self.ranks.is_main:
             self.model.eval()
-            self.model.need_attention = True
             scores = {"loss": self.valid_loss()}
             scores["ppl"] = math.exp(min(scores["loss"], 50))
             count = self.tc.valid_bleu_sentences or len(self.valid_refs)
             with autocast(self.device, self.dtype):
-                hyps = generate(self.model, self.valid_data.src[:count], beam=1)
+                hyps = generate(self.model, self.valid_data.src[:count], DecodeConfig(beam=1, batch_size=64))
             hyp_text = self.tgt_vocab.decode([h[0].tokens for h in hyps])
             scores["bleu"] = sacrebleu.corpus_bleu(hyp_text, [self.valid_refs[:count]]).score
             improved = scores["bleu"] > p.best_bleu

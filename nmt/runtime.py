@@ -1,4 +1,7 @@
-"""Where and how training runs: device, mixed precision, seeding, torch.distributed."""
+"""Where code runs: device, mixed precision, seeding, torch.distributed.
+
+The bottom layer, beside ``nmt.errors``: it imports nothing else from ``nmt``.
+"""
 
 from __future__ import annotations
 

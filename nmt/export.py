@@ -1,0 +1,224 @@
+"""CTranslate2 export of a Transformer run, and translation with the exported model.
+
+``export_ctranslate2(run_dir, out_dir, quantization)`` writes a CTranslate2 model built with
+``ctranslate2.specs`` (one layer at a time: embeddings, sinusoidal positions, pre/post-norm
+blocks, fused attention projections), the run's sentencepiece models beside it and
+``nmt_export.json`` (what was exported, from which run). ``CTranslate2Translator`` translates
+with it and returns the same ``Translation`` objects as ``nmt.translate.Translator``, with the
+attention CTranslate2 returns (of its alignment layer, the mean of its heads: ours by default).
+
+CTranslate2 runs Transformers only: RNN runs are refused. It ranks finished hypotheses with its own
+length penalty, log P / length ** alpha, not GNMT's, and one maximum length per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from nmt.data.clean import normalize
+from nmt.data.vocab import EOS_PIECE, Vocab, vocab_paths
+from nmt.decoding import DecodeConfig
+from nmt.errors import NmtError
+from nmt.models.transformer import Transformer
+from nmt.rundir import load_run
+from nmt.translate import Translation
+
+MARKER = "nmt_export.json"
+QUANTIZATIONS = ("int8", "int8_float32", "int16", "float32")
+
+
+def _ctranslate2() -> Any:
+    try:
+        import ctranslate2
+    except ImportError:
+        raise NmtError("CTranslate2 is not installed: pip install 'nmt[ctranslate2]'") from None
+    return ctranslate2
+
+
+def export_ctranslate2(run_dir: str | Path, out_dir: str | Path, quantization: str | None = None) -> Path:
+    """Convert the run's best checkpoint into a CTranslate2 model directory; returns ``out_dir``."""
+    if quantization is not None and quantization not in QUANTIZATIONS:
+        raise NmtError(f"--quantization {quantization}: choose one of {', '.join(QUANTIZATIONS)}")
+    run = load_run(run_dir, "best", "cpu")
+    if not isinstance(run.model, Transformer):
+        raise NmtError(
+            f"{run_dir}: CTranslate2 runs Transformer models only, and this run is an RNN "
+            f"({run.cfg.model.name}); translate it with `nmt translate`"
+        )
+    spec = transformer_spec(run.model, run.cfg.model)
+    spec.register_source_vocabulary([run.src_vocab.sp.id_to_piece(i) for i in range(len(run.src_vocab))])
+    spec.register_target_vocabulary([run.tgt_vocab.sp.id_to_piece(i) for i in range(len(run.tgt_vocab))])
+    spec.validate()
+    spec.optimize(quantization=quantization)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spec.save(str(out))
+    joint = bool(run.cfg.data.spm.joint)
+    for path in dict.fromkeys(vocab_paths(run_dir, joint)):
+        shutil.copyfile(path, out / path.name)
+    marker = {"run": str(run_dir), "step": run.step, "model": run.cfg.model.name, "joint": joint}
+    (out / MARKER).write_text(json.dumps({**marker, "quantization": quantization}, indent=2) + "\n")
+    return out
+
+
+def transformer_spec(model: Transformer, cfg: Any) -> Any:
+    """A ``ctranslate2.specs.TransformerSpec`` holding ``model``'s weights (float32 numpy arrays)."""
+    _ctranslate2()  # a clear message when it is missing
+    from ctranslate2.specs import common_spec, transformer_spec
+
+    activation = {"relu": common_spec.Activation.RELU, "gelu": common_spec.Activation.GELU}[cfg.activation]
+    spec = transformer_spec.TransformerSpec.from_config(
+        (len(model.encoder), len(model.decoder)),
+        model.heads,
+        pre_norm=model.pre_norm,
+        activation=activation,
+        alignment_layer=model.align_layer,
+        alignment_heads=0 if model.align_head is None else 1,  # 0: the mean of every head
+    )
+    spec.config.layer_norm_epsilon = model.decoder[0].ffn_block.norm.eps
+    positions = _array(model.positions)
+    for stack, embed in ((spec.encoder, model.src_embed), (spec.decoder, model.tgt_embed)):
+        embeddings = stack.embeddings[0] if isinstance(stack.embeddings, list) else stack.embeddings
+        embeddings.weight = _array(embed.weight)
+        stack.scale_embeddings = True
+        stack.position_encodings.encodings = positions
+    if model.pre_norm:
+        _norm(spec.encoder.layer_norm, model.enc_norm)
+        _norm(spec.decoder.layer_norm, model.dec_norm)
+    for layer, ours in zip(spec.encoder.layer, model.encoder, strict=True):
+        _self_attention(layer.self_attention, ours.self_attn, ours.attn_block.norm)
+        _ffn(layer.ffn, ours.ffn, ours.ffn_block.norm)
+    for layer, ours in zip(spec.decoder.layer, model.decoder, strict=True):
+        _self_attention(layer.self_attention, ours.self_attn, ours.self_block.norm)
+        attn = ours.cross_attn
+        _linear(layer.attention.linear[0], attn.q_proj)
+        _fused(layer.attention.linear[1], attn.k_proj, attn.v_proj)
+        _linear(layer.attention.linear[2], attn.out_proj)
+        _norm(layer.attention.layer_norm, ours.cross_block.norm)
+        _ffn(layer.ffn, ours.ffn, ours.ffn_block.norm)
+    _linear(spec.decoder.projection, model.generator)
+    return spec
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().float().cpu().numpy().copy()
+
+
+def _linear(spec: Any, linear: torch.nn.Linear) -> None:
+    spec.weight = _array(linear.weight)
+    if linear.bias is not None:
+        spec.bias = _array(linear.bias)
+
+
+def _fused(spec: Any, *linears: torch.nn.Linear) -> None:
+    """One projection whose output is the concatenation of ``linears``' outputs (fused QKV or KV)."""
+    spec.weight = np.concatenate([_array(lin.weight) for lin in linears])
+    spec.bias = np.concatenate([_array(lin.bias) for lin in linears])
+
+
+def _norm(spec: Any, norm: torch.nn.LayerNorm) -> None:
+    spec.gamma, spec.beta = _array(norm.weight), _array(norm.bias)
+
+
+def _self_attention(spec: Any, attn: Any, norm: torch.nn.LayerNorm) -> None:
+    _fused(spec.linear[0], attn.q_proj, attn.k_proj, attn.v_proj)
+    _linear(spec.linear[1], attn.out_proj)
+    _norm(spec.layer_norm, norm)
+
+
+def _ffn(spec: Any, ffn: Any, norm: torch.nn.LayerNorm) -> None:
+    _linear(spec.linear_0, ffn.w_1)
+    _linear(spec.linear_1, ffn.w_2)
+    _norm(spec.layer_norm, norm)
+
+
+class CTranslate2Translator:
+    """An exported model (``export_ctranslate2``) translating with CTranslate2 on the CPU."""
+
+    def __init__(self, export_dir: str | Path, threads: int | None = None) -> None:
+        folder = Path(export_dir)
+        if not (folder / MARKER).is_file() or not (folder / "model.bin").is_file():
+            raise NmtError(
+                f"{export_dir}: not a CTranslate2 export (no {MARKER} and model.bin); "
+                "make one with `nmt export RUN_DIR --format ctranslate2`"
+            )
+        ct2 = _ctranslate2()
+        info = json.loads((folder / MARKER).read_text())
+        src_path, tgt_path = vocab_paths(folder, info["joint"])
+        self.src_vocab, self.tgt_vocab = Vocab(src_path), Vocab(tgt_path)
+        self.translator = ct2.Translator(
+            str(folder), device="cpu", intra_threads=threads or torch.get_num_threads()
+        )
+
+    def translate(
+        self,
+        sentences: Sequence[str],
+        config: DecodeConfig | None = None,
+        *,
+        prefixes: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> list[list[Translation]]:
+        """Like ``Translator.translate`` (search only): the n best translations of every sentence,
+        in chunks of 16 batches (a progress bar on stderr with ``progress`` and more than one)."""
+        config = config or DecodeConfig()
+        if config.sampling:
+            raise NmtError("--engine ctranslate2 translates with beam search or greedy only, not --sample")
+        sources = [normalize(s) for s in sentences]
+        pieces = [[*self.src_vocab.pieces(ids), EOS_PIECE] for ids in self.src_vocab.encode(sources)]
+        todo = [i for i, s in enumerate(sources) if s]
+        forced = None
+        if prefixes is not None:
+            encoded = self.tgt_vocab.encode([normalize(p) for p in prefixes])
+            forced = [self.tgt_vocab.pieces(ids) for ids in encoded]
+        results = [[Translation(s, "", 0.0, 0.0, [], [], torch.zeros(0, 0))] for s in sentences]
+        chunk = 16 * config.batch_size
+        hidden = not progress or len(todo) <= chunk
+        with tqdm(total=len(todo), unit="sent", file=sys.stderr, disable=hidden) as bar:
+            for start in range(0, len(todo), chunk):
+                part = todo[start : start + chunk]
+                longest = max(len(pieces[i]) for i in part)
+                found = self.translator.translate_batch(
+                    [pieces[i] for i in part],
+                    target_prefix=None if forced is None else [forced[i] for i in part],
+                    beam_size=config.beam,
+                    num_hypotheses=config.nbest,
+                    length_penalty=config.alpha,
+                    max_decoding_length=math.floor(config.max_len_a * longest + config.max_len_b) + 1,
+                    max_batch_size=config.batch_size,
+                    return_scores=True,
+                    return_attention=True,
+                    return_end_token=True,  # its attention row too, as our translations carry
+                )
+                for i, result in zip(part, found, strict=True):
+                    results[i] = [
+                        self._translation(sentences[i], pieces[i], tokens, score, attention)
+                        for tokens, score, attention in zip(
+                            result.hypotheses, result.scores, result.attention, strict=True
+                        )
+                    ]
+                bar.update(len(part))
+        return results
+
+    def _translation(
+        self, source: str, src_pieces: list[str], tokens: list[str], score: float, attention: list
+    ) -> Translation:
+        text_pieces = tokens[:-1] if tokens and tokens[-1] == EOS_PIECE else tokens
+        return Translation(
+            source=source,
+            text=self.tgt_vocab.sp.decode_pieces(list(text_pieces)),
+            score=float(score),
+            log_prob=float(score),
+            src_tokens=src_pieces,
+            tgt_tokens=[*text_pieces, EOS_PIECE],
+            attention=torch.tensor(attention, dtype=torch.float32),
+        )
