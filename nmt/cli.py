@@ -4,6 +4,7 @@ nmt train [HYDRA OVERRIDES]            train a model (see nmt/train.py)
 nmt translate RUN_DIR ["sentence" ...]  translate arguments, --input FILE, or stdin
 nmt evaluate RUN_DIR --split test       BLEU, chrF and TER with sacrebleu signatures
 nmt compare RUN_DIR...                  a table of runs with significance, and BLEU by source length
+nmt serve RUN_DIR...                    a translation server and attention explorer in the browser
 """
 
 from __future__ import annotations
@@ -114,6 +115,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     compare.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: 1000)")
     compare.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     compare.set_defaults(func=run_compare)
+
+    serve = commands.add_parser("serve", help="serve runs over HTTP, with an attention explorer at /")
+    serve.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories to serve")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free port)")
+    serve.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    serve.set_defaults(func=run_serve)
     return parser, commands.choices
 
 
@@ -355,6 +363,16 @@ def run_compare(args: argparse.Namespace) -> int:
     )
     print(report.read_text(encoding="utf-8"))
     print(f"written to {report.parent}: comparison.md, comparison.csv, bleu_by_length.csv/.png")
+    return 0
+
+
+# -------------------------------------------------------------------- serve
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        from nmt.serve.server import serve
+    except ModuleNotFoundError as e:
+        raise NmtError(f"nmt serve needs {e.name}: pip install 'nmt[serve]'") from None
+    serve(args.run_dirs, args.host, args.port, args.device)
     return 0
 
 

@@ -1,0 +1,325 @@
+"""`nmt serve` end to end: tiny real runs (an RNN and a Transformer) trained with the real CLI, a real
+uvicorn server on localhost, real HTTP clients, and the explorer page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import REPO, TINY_MODEL
+
+pytest.importorskip("fastapi", reason="nmt serve needs the serve extra: pip install -e '.[serve]'")
+
+import uvicorn
+
+from nmt.serve.app import create_app
+from nmt.serve.engine import load_engines
+from nmt.serve.limits import Limits
+from nmt.serve.server import Server
+from nmt.translate import Translator
+
+TINY_DATA = [
+    "data=multi30k_en_de",
+    "trainer=tiny",
+    "data.train.max_pairs=300",
+    "data.valid.max_pairs=40",
+    "data.test.max_pairs=20",
+    "data.spm.vocab_size=400",
+]
+LIMITS = Limits(max_body_bytes=32 * 1024, max_sentences=20, max_chars=300, max_beam=8)
+SENTENCES = [
+    "A man is walking.",
+    "Two dogs play in the snow.",
+    "A little girl climbs into a wooden playhouse.",
+    "I love you.",
+    "A woman sings.",
+    "The boy is running on the beach with his dog.",
+    "People are sitting at tables.",
+    "A red car.",
+]
+
+
+def nmt(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "nmt.cli", *args], capture_output=True)
+    if result.returncode != 0:
+        raise AssertionError(f"nmt {' '.join(args)} failed:\n{result.stderr.decode()}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny RNN (with its test BLEU written by `nmt evaluate`) and a tiny 2-layer, 2-head Transformer."""
+    root = tmp_path_factory.mktemp("serve-runs")
+    rnn, transformer = root / "rnn", root / "transformer"
+    trainings = [
+        subprocess.Popen(
+            [sys.executable, "-m", "nmt.cli", "train", *TINY_DATA, *model, f"run_dir={run}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for run, model in (
+            (rnn, ["model=rnn_bahdanau", *TINY_MODEL["rnn"]]),
+            (transformer, ["model=transformer", *TINY_MODEL["transformer"]]),
+        )
+    ]
+    for process in trainings:
+        _, stderr = process.communicate()
+        assert process.returncode == 0, stderr.decode()
+    nmt("evaluate", str(rnn), "--split", "test", "--beam", "5")
+    return {"rnn": rnn, "transformer": transformer}
+
+
+@pytest.fixture(scope="session")
+def server(runs: dict[str, Path]) -> Iterator[Server]:
+    """A real uvicorn server on a free localhost port, in a thread of this process."""
+    app = create_app(load_engines(runs.values(), "cpu"), LIMITS)
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield server
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+def translate(client: httpx.Client, **request: object) -> httpx.Response:
+    return client.post("/api/translate", json={"model": "rnn", **request})
+
+
+def assert_rows_sum_to_one(matrix: list[list[float]], rows: int, cols: int) -> None:
+    assert len(matrix) == rows and all(len(row) == cols for row in matrix)
+    for row in matrix:
+        assert min(row) >= 0 and sum(row) == pytest.approx(1, abs=1e-3)
+
+
+# ---------------------------------------------------------------------------------- the API
+def test_health_and_models_describe_the_loaded_runs(client: httpx.Client, runs: dict[str, Path]) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "models": ["rnn", "transformer"]}
+    rnn, transformer = client.get("/api/models").json()
+    scores = json.loads((runs["rnn"] / "hyps" / "test.beam5.json").read_text())
+    assert rnn["test_bleu"] == scores["bleu"]["score"]
+    assert transformer["test_bleu"] is None  # never evaluated
+    assert rnn["name"] == "rnn" and rnn["attention"] == "additive" and "RNN" in rnn["architecture"]
+    assert (rnn["source_language"], rnn["target_language"], rnn["corpus"]) == ("en", "de", "multi30k_en_de")
+    assert rnn["parameters"] == Translator.from_run(str(runs["rnn"]), device="cpu").model.num_parameters()
+    assert (rnn["layers"], rnn["heads"], rnn["attention_map"]) == (1, 1, {"layer": 0, "head": "mean"})
+    assert transformer["architecture"] == "Transformer" and (transformer["layers"], transformer["heads"]) == (
+        2,
+        2,
+    )
+    assert transformer["attention_map"] == {"layer": 1, "head": "mean"}  # align_layer -1, mean of heads
+
+
+def test_translate_gives_nbest_lists_with_word_attention_like_the_library(
+    client: httpx.Client, runs: dict[str, Path]
+) -> None:
+    response = translate(client, sentences=SENTENCES[:3], beam=4, nbest=3)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "rnn" and body["options"]["beam"] == 4
+    expected = Translator.from_run(str(runs["rnn"]), device="cpu").translate(SENTENCES[:3], beam=4, nbest=3)
+    for sentence, source, library in zip(body["sentences"], SENTENCES[:3], expected, strict=True):
+        assert sentence["source"] == source and len(sentence["nbest"]) == 3
+        assert [h["translation"] for h in sentence["nbest"]] == [t.text for t in library]
+        scores = [h["score"] for h in sentence["nbest"]]
+        assert scores == sorted(scores, reverse=True)
+        assert scores == pytest.approx([t.score for t in library], abs=1e-4)
+        for hyp in sentence["nbest"]:
+            assert "attention" not in hyp and "src_tokens" not in hyp  # pieces only on request
+            assert hyp["src_words"] == source.split()  # no clitics or punctuation split in English here
+            assert_rows_sum_to_one(hyp["word_attention"], len(hyp["tgt_words"]), len(hyp["src_words"]))
+
+
+def test_pieces_on_request_rows_sum_to_one(client: httpx.Client) -> None:
+    hyp = translate(client, sentences=["I love you."], pieces=True, punctuation=True).json()
+    hyp = hyp["sentences"][0]["nbest"][0]
+    assert hyp["src_tokens"][-1] == hyp["tgt_tokens"][-1] == "</s>"
+    assert_rows_sum_to_one(hyp["attention"], len(hyp["tgt_tokens"]), len(hyp["src_tokens"]))
+    assert hyp["src_words"] == ["I", "love", "you", "."]  # punctuation apart
+
+
+def test_transformer_layer_and_head_choose_the_map_and_the_mean_averages_the_heads(
+    client: httpx.Client,
+) -> None:
+    def pieces(**choice: object) -> dict:
+        response = client.post(
+            "/api/translate",
+            json={"model": "transformer", "sentences": ["Two dogs play."], "pieces": True, **choice},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    default = pieces()
+    assert (default["options"]["layer"], default["options"]["head"]) == (1, "mean")
+    heads = [pieces(layer=0, head=h) for h in (0, 1)]
+    mean = pieces(layer=-2, head="mean")  # the first of two layers, counted from the end
+    assert mean["options"]["layer"] == 0 and heads[1]["options"]["head"] == 1
+    maps = [r["sentences"][0]["nbest"][0] for r in (*heads, mean, default)]
+    assert len({m["translation"] for m in maps}) == 1  # the map shown never changes the translation
+    for row0, row1, row_mean in zip(
+        maps[0]["attention"], maps[1]["attention"], maps[2]["attention"], strict=True
+    ):
+        assert row_mean == pytest.approx([(a + b) / 2 for a, b in zip(row0, row1, strict=True)], abs=2e-4)
+    assert maps[2]["attention"] != maps[3]["attention"]  # layer 0 is not layer 1
+
+
+def test_bad_requests_get_422_with_a_message(client: httpx.Client) -> None:
+    cases = [
+        ({"model": "rnn", "sentences": ["x"], "nbest": 6, "beam": 5}, "nbest 6 is larger than beam 5"),
+        ({"model": "rnn", "sentences": ["x"], "beam": 9}, "max_beam = 8"),
+        ({"model": "rnn", "sentences": ["x"], "beam": 0}, "body.beam"),
+        ({"model": "rnn", "sentences": []}, "body.sentences"),
+        ({"model": "rnn", "sentences": "x"}, "body.sentences"),
+        ({"model": "rnn"}, "body.sentences: Field required"),
+        ({"model": "rnn", "sentences": ["x"], "path": "/etc"}, "body.path: Extra inputs are not permitted"),
+        ({"model": "rnn", "sentences": ["x"], "head": 1}, "head 1: rnn has 1 attention head"),
+        (
+            {"model": "transformer", "sentences": ["x"], "layer": 2},
+            "layer 2: transformer has 2 decoder layer",
+        ),
+        ({"model": "transformer", "sentences": ["x"], "head": "max"}, "body.head"),
+    ]
+    for request, message in cases:
+        response = client.post("/api/translate", json=request)
+        assert response.status_code == 422, (request, response.text)
+        assert message in response.json()["detail"], (request, response.text)
+
+
+def test_malformed_json_gets_422_and_an_unknown_model_404(client: httpx.Client) -> None:
+    response = client.post("/api/translate", content=b'{"model": "rnn", "sentences": [', headers=JSON)
+    assert response.status_code == 422 and "not valid JSON" in response.json()["detail"]
+    response = client.post("/api/translate", content=b"\xff\xfe", headers=JSON)
+    assert response.status_code == 422, response.text
+    response = client.post("/api/translate", json={"model": "../rnn", "sentences": ["x"]})
+    assert response.status_code == 404
+    assert response.json()["detail"] == "unknown model '../rnn'; loaded: rnn, transformer"
+    assert client.get("/api/nothing").status_code == 404
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def test_requests_over_a_limit_get_413_naming_it(client: httpx.Client) -> None:
+    over = [
+        ({"sentences": ["x"] * 21}, "max_sentences", 20),
+        ({"sentences": ["ok", "y" * 301]}, "max_chars", 300),
+    ]
+    for request, limit, allowed in over:
+        response = translate(client, **request)
+        assert response.status_code == 413, response.text
+        assert response.json()["limit"] == limit and response.json()["allowed"] == allowed
+        assert limit in response.json()["detail"]
+    body = json.dumps({"model": "rnn", "sentences": ["z" * 200] * 200}).encode()
+    for sent in (body, iter([body[:1000], body[1000:]])):  # a Content-Length, then chunks without one
+        response = client.post("/api/translate", content=sent, headers=JSON)
+        assert response.status_code == 413, response.text
+        assert response.json()["limit"] == "max_body_bytes"
+    assert translate(client, sentences=["y" * 300] + ["x"] * 19, beam=1).status_code == 200  # at the limits
+
+
+def test_empty_sentences_give_empty_translations(client: httpx.Client) -> None:
+    response = translate(client, sentences=["", "A dog."])
+    assert response.status_code == 200, response.text
+    empty, full = response.json()["sentences"]
+    assert empty["nbest"][0]["translation"] == "" and empty["nbest"][0]["word_attention"] == []
+    assert full["nbest"][0]["translation"]
+
+
+def test_concurrent_requests_are_batched_and_answered_as_one_at_a_time(
+    client: httpx.Client, server: Server
+) -> None:
+    requests = [{"sentences": [s], "beam": 3} for s in SENTENCES] * 2  # 16 requests
+    alone = [translate(client, **r).json() for r in requests[:8]] * 2
+    batcher = server.config.app.state.batcher
+    before = batcher.batches
+    with ThreadPoolExecutor(len(requests)) as pool:
+        together = list(pool.map(lambda r: translate(client, **r), requests))
+    assert all(r.status_code == 200 for r in together), [r.text for r in together]
+    for one, many in zip(alone, together, strict=True):
+        hyp, other = one["sentences"][0]["nbest"][0], many.json()["sentences"][0]["nbest"][0]
+        assert other["translation"] == hyp["translation"]
+        assert other["score"] == pytest.approx(hyp["score"], abs=1e-4)
+        flat = [w for row in other["word_attention"] for w in row]
+        assert flat == pytest.approx([w for row in hyp["word_attention"] for w in row], abs=1e-3)
+    assert batcher.batches - before < len(requests)  # some requests shared a model call
+
+
+def test_a_failing_model_call_fails_its_request_not_the_server(
+    client: httpx.Client, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def out_of_memory(*_: object) -> None:
+        raise RuntimeError("simulated: out of memory")
+
+    engine = server.config.app.state.engines["rnn"]
+    monkeypatch.setattr(engine, "translate", out_of_memory)
+    response = translate(client, sentences=["A dog."])
+    assert response.status_code == 500 and "out of memory" in response.json()["detail"]
+    monkeypatch.undo()
+    assert translate(client, sentences=["A dog."]).status_code == 200
+
+
+def test_the_page_and_its_files_are_served_with_a_strict_content_policy(client: httpx.Client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for name in ("explorer.js", "explorer.css"):
+        assert f"/static/{name}" in page.text
+        assert client.get(f"/static/{name}").status_code == 200
+    static = REPO / "nmt" / "serve" / "static"
+    for path in static.iterdir():  # no CDN: nothing is loaded from elsewhere
+        text = path.read_text(encoding="utf-8").replace("http://www.w3.org/2000/svg", "")
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
+    assert "innerHTML" not in (static / "explorer.js").read_text(encoding="utf-8")
+    assert client.get("/openapi.json").json()["paths"].keys() >= {"/api/translate", "/api/models", "/healthz"}
+    assert client.get("/docs").status_code == 200
+
+
+# ------------------------------------------------------------------------------ the command
+def test_nmt_serve_says_where_to_open_it_and_stops_cleanly_on_ctrl_c(runs: dict[str, Path]) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nmt.cli", "serve", str(runs["rnn"]), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [process.stdout.readline(), process.stdout.readline()]
+        assert lines[0] == "nmt serve: rnn\n", (lines, process.stderr.read() if process.poll() else "")
+        assert lines[1].startswith("open http://127.0.0.1:")
+        url = lines[1].split()[1]
+        assert httpx.get(f"{url}healthz").json()["status"] == "ok"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+    out, err = process.communicate()
+    assert out == "nmt serve: stopped\n" and "Traceback" not in err, err
+
+
+def test_nmt_serve_refuses_a_missing_run_and_a_busy_port(runs: dict[str, Path], server: Server) -> None:
+    for args, message in (
+        (["/no/such/run"], "nmt serve: error: /no/such/run: no such run directory"),
+        ([str(runs["rnn"]), "--port", server.url.rsplit(":", 1)[1].strip("/")], "cannot serve on 127.0.0.1:"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "nmt.cli", "serve", *args], capture_output=True, text=True
+        )
+        assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
