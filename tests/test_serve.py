@@ -112,7 +112,8 @@ def assert_rows_sum_to_one(matrix: list[list[float]], rows: int, cols: int) -> N
 
 # ---------------------------------------------------------------------------------- the API
 def test_health_and_models_describe_the_loaded_runs(client: httpx.Client, runs: dict[str, Path]) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "models": ["rnn", "transformer"]}
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["models"] == ["rnn", "transformer"] and health["batches"] >= 0
     rnn, transformer = client.get("/api/models").json()
     scores = json.loads((runs["rnn"] / "hyps" / "test.beam5.json").read_text())
     assert rnn["test_bleu"] == scores["bleu"]["score"]
@@ -248,8 +249,7 @@ def test_concurrent_requests_are_batched_and_answered_as_one_at_a_time(
 ) -> None:
     requests = [{"sentences": [s], "beam": 3} for s in SENTENCES] * 2  # 16 requests
     alone = [translate(client, **r).json() for r in requests[:8]] * 2
-    batcher = server.config.app.state.batcher
-    before = batcher.batches
+    before = client.get("/healthz").json()["batches"]
     with ThreadPoolExecutor(len(requests)) as pool:
         together = list(pool.map(lambda r: translate(client, **r), requests))
     assert all(r.status_code == 200 for r in together), [r.text for r in together]
@@ -259,7 +259,7 @@ def test_concurrent_requests_are_batched_and_answered_as_one_at_a_time(
         assert other["score"] == pytest.approx(hyp["score"], abs=1e-4)
         flat = [w for row in other["word_attention"] for w in row]
         assert flat == pytest.approx([w for row in hyp["word_attention"] for w in row], abs=1e-3)
-    assert batcher.batches - before < len(requests)  # some requests shared a model call
+    assert client.get("/healthz").json()["batches"] - before < len(requests)  # some shared a model call
 
 
 def test_a_failing_model_call_fails_its_request_not_the_server(
@@ -323,3 +323,83 @@ def test_nmt_serve_refuses_a_missing_run_and_a_busy_port(runs: dict[str, Path], 
             [sys.executable, "-m", "nmt.cli", "serve", *args], capture_output=True, text=True
         )
         assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------------- the explorer page
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium driven by Playwright (no browser download: the system's own)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the dev extra installs playwright")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no browser at {CHROMIUM}: apt-get install chromium (.ci/run installs it where it can)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def test_explorer_translates_draws_links_on_hover_and_shows_markup_as_text(
+    browser: object, server: Server, tmp_path: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    alerts: list[str] = []
+    page.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url)
+    page.wait_for_selector("#model-a option[value=transformer]", state="attached")
+    assert page.input_value("#model-a") == "rnn" and page.input_value("#model-b") == "transformer"
+
+    page.click("#example")  # "I love you." in one click, with both models side by side
+    page.wait_for_selector(".panel[data-model=transformer] svg.heatmap")
+    page.wait_for_selector(".panel[data-model=rnn] svg.heatmap")
+    assert page.input_value("#sentences") == "I love you."
+    rnn = page.locator(".panel[data-model=rnn]")
+    assert rnn.locator(".source").inner_text() == "I love you."
+    assert rnn.locator(".nbest li").count() == 3 and rnn.locator(".nbest .hyp").first.inner_text().strip()
+    svg = rnn.locator("svg.heatmap")
+    assert svg.locator("text[data-side=src]").all_text_contents() == ["I", "love", "you", "."]
+    target_words = svg.locator("text[data-side=tgt]").count()
+    assert svg.locator("rect.cell").count() == 4 * target_words
+
+    svg.locator("text[data-side=tgt]").first.hover()  # a target word shows the source words it attends to
+    assert "active" in svg.locator("text[data-side=tgt]").first.get_attribute("class")
+    assert svg.locator("text[data-side=src].linked").count() >= 1
+    assert rnn.locator(".strip.src .word.linked").count() >= 1
+    assert svg.locator("rect.focus").get_attribute("visibility") == "visible"
+    rnn.locator(".strip.src .word").nth(1).hover()  # and a source word the target words attending to it
+    assert "active" in rnn.locator(".strip.src .word").nth(1).get_attribute("class")
+    assert svg.locator("text[data-side=tgt].linked").count() >= 1
+    assert svg.locator("text[data-side=src].linked").count() == 0
+    page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
+
+    transformer = page.locator(".panel[data-model=transformer]")
+    with page.expect_response("**/api/translate"):
+        transformer.locator("select.head").select_option("1")  # another head: that panel asks again
+    transformer.locator("svg.heatmap").wait_for()
+    with page.expect_download() as download:
+        transformer.locator(".downloads button", has_text="JSON").click()
+    saved = json.loads(Path(download.value.path()).read_text())
+    assert (saved["layer"], saved["head"], saved["source"]) == (1, 1, "I love you.")
+    assert all(sum(row) == pytest.approx(1, abs=1e-3) for row in saved["attention"])
+    with page.expect_download() as download:
+        transformer.locator(".downloads button", has_text="SVG").click()
+    assert Path(download.value.path()).read_text().startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+
+    page.check("#subwords")  # pieces, with </s>, drawn from the same answer
+    assert svg.locator("text[data-side=src]").last.text_content() == "</s>"
+
+    markup = "<script>alert(1)</script> <img src=x onerror=alert(2)>"
+    page.fill("#sentences", markup)
+    with page.expect_response("**/api/translate"):
+        page.click("#translate")
+    rnn.locator("svg.heatmap").wait_for()
+    page.wait_for_timeout(300)
+    assert rnn.locator(".source").inner_text() == markup  # shown literally
+    assert page.locator("#results script, #results img").count() == 0
+    assert alerts == [] and errors == []
+    page.screenshot(path=str(tmp_path / "markup.png"))
+    assert (tmp_path / "explorer.png").read_bytes().startswith(b"\x89PNG")

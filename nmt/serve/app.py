@@ -3,7 +3,7 @@
 GET  /                 the attention explorer (static/index.html)
 GET  /api/models       the loaded runs: name, architecture, attention, languages, parameters, test BLEU
 POST /api/translate    sentences in; per sentence the n-best translations with scores and attention
-GET  /healthz          liveness
+GET  /healthz          liveness, and the number of batched model calls made so far
 GET  /docs             the OpenAPI documentation (FastAPI's own)
 
 Errors are JSON, ``{"detail": "..."}``: 404 for a model that was not loaded at start, 413 for a
@@ -94,7 +94,7 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "models": list(by_name)}
+        return {"status": "ok", "models": list(by_name), "batches": batcher.batches}
 
     @app.get("/api/models")
     async def models() -> list[dict[str, Any]]:

@@ -135,7 +135,7 @@ class SentenceView {
     this.nbest = element("ol", { class: "nbest" });
     sentence.nbest.forEach((hyp, i) => {
       const item = element("li");
-      const text = element("button", { type: "button", class: "hyp" }, hyp.translation);
+      const text = element("button", { type: "button", class: "hyp" }, hyp.translation || "(empty)");
       text.addEventListener("click", () => this.show(i));
       item.append(text, element("span", { class: "score" }, hyp.score.toFixed(3)));
       this.nbest.append(item);
@@ -161,13 +161,14 @@ class SentenceView {
     const strips = element("div", { class: "strips" });
     strips.append(wordStrip("src", table.src), wordStrip("tgt", table.tgt));
     this.svg = heatmap(table);
+    const empty = table.tgt.length === 0 ? [element("p", { class: "busy" }, "nothing to draw: the translation is empty")] : [];
     const downloads = element("div", { class: "downloads" });
     const json = element("button", { type: "button" }, "download JSON");
     const svg = element("button", { type: "button" }, "download SVG");
     json.addEventListener("click", () => this.downloadJson());
     svg.addEventListener("click", () => this.downloadSvg());
     downloads.append(json, svg);
-    this.view.replaceChildren(strips, this.svg, downloads);
+    this.view.replaceChildren(strips, ...empty, this.svg, downloads);
     for (const node of this.view.querySelectorAll("[data-side]")) {
       node.addEventListener("mouseenter", () => focus(this.view, table.matrix, node.dataset.side, Number(node.dataset.index)));
     }
@@ -209,13 +210,19 @@ function wordStrip(side, words) {
 
 // ---------------------------------------------------------------------------------- heatmap
 const CHAR = 7.4; // px per character of the 13px label font, for the margins
+const LONGEST = 24; // characters of a label drawn; the cells' tooltips hold the whole word
+
+function shorten(word) {
+  return word.length > LONGEST ? `${word.slice(0, LONGEST - 1)}…` : word;
+}
 
 function color(weight) { // white to dark blue
   const mix = (from, to) => Math.round(from + (to - from) * weight);
   return `rgb(${mix(255, 8)},${mix(255, 48)},${mix(255, 107)})`;
 }
 
-function heatmap({ src, tgt, matrix }) {
+function heatmap({ src: srcWords, tgt: tgtWords, matrix }) {
+  const [src, tgt] = [srcWords.map(shorten), tgtWords.map(shorten)];
   const cell = Math.max(18, Math.min(40, Math.floor(560 / Math.max(1, src.length))));
   const left = 12 + CHAR * Math.max(1, ...tgt.map((w) => w.length));
   const top = 12 + 0.75 * CHAR * Math.max(1, ...src.map((w) => w.length));
@@ -245,7 +252,7 @@ function heatmap({ src, tgt, matrix }) {
         class: "cell", "data-side": "tgt", "data-index": i, x, y, width: cell, height: cell,
         fill: color(weight), stroke: "#ddd", "stroke-width": 0.5,
       });
-      rect.append(svgElement("title", {}, `${tgt[i]} → ${src[j]}: ${weight.toFixed(3)}`));
+      rect.append(svgElement("title", {}, `${tgtWords[i]} → ${srcWords[j]}: ${weight.toFixed(3)}`));
       svg.append(rect);
       if (cell >= 30) {
         svg.append(svgElement("text", {
