@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -290,6 +291,25 @@ def test_the_page_and_its_files_are_served_with_a_strict_content_policy(client: 
     assert "innerHTML" not in (static / "explorer.js").read_text(encoding="utf-8")
     assert client.get("/openapi.json").json()["paths"].keys() >= {"/api/translate", "/api/models", "/healthz"}
     assert client.get("/docs").status_code == 200
+
+
+def test_the_wheel_ships_the_explorer_files(tmp_path: Path) -> None:
+    """`pip install .` puts the page next to the code (package data), not only this checkout."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        str(tmp_path),
+    ]
+    subprocess.run([*command, str(REPO)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("nmt-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"nmt/serve/static/{name}" for name in ("index.html", "explorer.js", "explorer.css")} <= names
 
 
 # ------------------------------------------------------------------------------ the command

@@ -114,12 +114,16 @@ class Panel {
     }
     this.body.replaceChildren(element("p", { class: "busy" }, "translating…"));
     const started = performance.now();
+    const ticket = (this.ticket = (this.ticket || 0) + 1); // only the latest answer is drawn
+    let response;
     try {
-      this.response = await api("/api/translate", request);
+      response = await api("/api/translate", request);
     } catch (error) {
-      this.body.replaceChildren(element("p", { class: "error" }, error.message));
+      if (ticket === this.ticket) this.body.replaceChildren(element("p", { class: "error" }, error.message));
       return;
     }
+    if (ticket !== this.ticket) return;
+    this.response = response;
     const ms = Math.round(performance.now() - started);
     $("status").textContent = `${this.model.name}: ${this.lines.length} sentence(s) in ${ms} ms`;
     this.body.replaceChildren(...this.response.sentences.map((s) => new SentenceView(this, s).root));
