@@ -18,7 +18,7 @@ COMPARE_DATA ?= multi30k_en_de
 BENCH_RUNS ?= $(patsubst %/best.pt,%,$(wildcard runs/multi30k_en_de/rnn_bahdanau/best.pt runs/multi30k_en_de/transformer/best.pt))
 DEMO_OUT ?= data/results/i_love_you.png# the heatmap make demo draws (.png or .svg)
 
-.PHONY: install train translate evaluate demo compare tensorboard bench test test-slow lint clean
+.PHONY: install browser train translate evaluate demo compare serve tensorboard bench test test-slow lint clean
 
 # --system-site-packages: a torch you installed yourself (e.g. a CUDA build) stays the one in use.
 $(BIN)/.installed: pyproject.toml
@@ -28,6 +28,12 @@ $(BIN)/.installed: pyproject.toml
 	@touch $@
 
 install: $(BIN)/.installed
+
+# Debian's headless Chromium, for the explorer's browser test (skipped there without a browser).
+browser:  ## install chromium with apt-get when it is missing and we are root (CI)
+	@test -x /usr/bin/chromium || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "no /usr/bin/chromium: the explorer's browser test will be skipped"
 
 train: install  ## train MODEL on DATA (CUDA when available, else CPU)
 	$(BIN)/nmt train model=$(MODEL) data=$(DATA) trainer=$(TRAINER) $(ARGS)
@@ -45,6 +51,9 @@ demo: install  ## the textbook example: align TEXT with the default run (trained
 compare: install  ## every attention type on COMPARE_DATA, 20 min each (ARGS= overrides), then the table
 	$(BIN)/nmt train -m +experiment=compare_attention data=$(COMPARE_DATA) $(ARGS)
 	$(BIN)/nmt compare runs/compare/$(COMPARE_DATA)/*/
+
+serve: install  ## the translation server and attention explorer for RUN, at http://127.0.0.1:8000/
+	$(BIN)/nmt serve $(RUN)
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir runs

@@ -7,6 +7,7 @@ nmt evaluate RUN_DIR --split test       BLEU, chrF and TER with sacrebleu signat
 nmt export RUN_DIR --format ctranslate2   a CTranslate2 model of a Transformer run (--quantization int8)
 nmt compare RUN_DIR...                  a table of runs with significance, and BLEU by source length
 nmt average RUN_DIR --last K | --best K  average checkpoints into one (then --checkpoint PATH)
+nmt serve RUN_DIR...                    a translation server and attention explorer in the browser
 """
 
 from __future__ import annotations
@@ -168,6 +169,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "--out", type=Path, help="where to write (default: RUN_DIR/average_lastK.pt or _bestK)"
     )
     average.set_defaults(func=run_average)
+
+    serve = commands.add_parser("serve", help="serve runs over HTTP, with an attention explorer at /")
+    serve.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories to serve")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free port)")
+    serve.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    serve.set_defaults(func=run_serve)
     return parser, commands.choices
 
 
@@ -512,6 +520,16 @@ def run_average(args: argparse.Namespace) -> int:
     out, paths = average_run(args.run_dir, args.last, args.best, args.out)
     print(f"averaged {', '.join(p.name for p in paths)} -> {out}")
     print(f"use it with: nmt evaluate {args.run_dir} --checkpoint {out}")
+    return 0
+
+
+# -------------------------------------------------------------------- serve
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        from nmt.serve.server import serve
+    except ModuleNotFoundError as e:
+        raise NmtError(f"nmt serve needs {e.name}: pip install 'nmt[serve]'") from None
+    serve(args.run_dirs, args.host, args.port, args.device)
     return 0
 
 

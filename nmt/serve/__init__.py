@@ -1,0 +1,8 @@
+"""A translation server and an interactive attention explorer: `nmt serve RUN_DIR...` (extra `nmt[serve]`).
+
+engine.py    the one adapter to the translation and alignment code
+batching.py  concurrent requests grouped into batched model calls, off the event loop
+limits.py    what one request may ask for
+app.py       the FastAPI app: JSON API, explorer page (static/), errors
+server.py    uvicorn, started and stopped
+"""

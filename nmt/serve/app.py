@@ -1,0 +1,174 @@
+"""The ASGI app: the JSON API, the explorer page and its static files.
+
+GET  /                 the attention explorer (static/index.html)
+GET  /api/models       the loaded runs: name, architecture, attention, languages, parameters, test BLEU
+POST /api/translate    sentences in; per sentence the n-best translations with scores and attention
+GET  /healthz          liveness, and the number of batched model calls made so far
+GET  /docs             the OpenAPI documentation (FastAPI's own)
+
+Errors are JSON, ``{"detail": "..."}``: 404 for a model that was not loaded at start, 413 for a
+request over a limit (``limits.py``), 422 for a malformed or invalid request, 500 when translating
+failed; no request can stop the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from nmt.errors import NmtError
+from nmt.serve.batching import Batcher
+from nmt.serve.engine import Engine, Options
+from nmt.serve.limits import BodySizeLimit, LimitExceeded, Limits
+
+STATIC = Path(__file__).parent / "static"
+# The explorer loads nothing from elsewhere and runs no inline script: injected markup could not run.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+)
+
+
+class TranslateRequest(BaseModel):
+    """Sentences to translate with one of the loaded models; decoding options as in `nmt translate`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="a name from GET /api/models")
+    sentences: list[str] = Field(min_length=1, description="sentences to translate")
+    beam: int = Field(5, ge=1, description="beam size (1: greedy)")
+    nbest: int = Field(1, ge=1, description="translations per sentence, best first (at most beam)")
+    alpha: float = Field(0.6, ge=0.0, le=5.0, description="GNMT length penalty (0: none)")
+    layer: int | None = Field(None, description="Transformer: decoder layer (default: the run's own)")
+    head: int | Literal["mean"] | None = Field(
+        None, description='Transformer: a head, or "mean" of the heads (default: the run\'s own)'
+    )
+    pieces: bool = Field(False, description="also return subword pieces and their attention matrix")
+    punctuation: bool = Field(False, description="detach trailing punctuation from words")
+
+
+def create_app(
+    engines: Sequence[Engine], limits: Limits | None = None, batcher: Batcher | None = None
+) -> FastAPI:
+    """The app serving ``engines`` (loaded once, at start): nothing else can be named by a request."""
+    limits = limits or Limits()
+    batcher = batcher or Batcher(max_sentences=limits.max_sentences)
+    by_name = {engine.name: engine for engine in engines}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="nmt", summary="Translate and explore attention", lifespan=lifespan)
+    app.state.batcher, app.state.limits, app.state.engines = batcher, limits, by_name
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    _add_error_handlers(app)
+
+    @app.middleware("http")
+    async def page_policy(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if not request.url.path.startswith(("/docs", "/redoc")):  # FastAPI's docs load their own scripts
+            response.headers["Content-Security-Policy"] = PAGE_POLICY
+        return response
+
+    @app.get("/", include_in_schema=False)
+    async def explorer() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "models": list(by_name), "batches": batcher.batches}
+
+    @app.get("/api/models")
+    async def models() -> list[dict[str, Any]]:
+        return [engine.describe() for engine in engines]
+
+    @app.post("/api/translate")
+    async def translate(request: TranslateRequest) -> dict[str, Any]:
+        engine = by_name.get(request.model)
+        if engine is None:
+            raise HTTPException(404, f"unknown model {request.model!r}; loaded: {', '.join(by_name)}")
+        options = _options(request, engine, limits)
+        try:
+            results = await batcher.translate(engine, request.sentences, options)
+        except Exception as error:  # logged by the batcher; this request fails, the server goes on
+            raise HTTPException(500, f"translation failed: {error!r}") from error
+        return {
+            "model": engine.name,
+            "options": asdict(options),
+            "sentences": [
+                {"source": source, "nbest": nbest}
+                for source, nbest in zip(request.sentences, results, strict=True)
+            ],
+        }
+
+    return app
+
+
+def _options(request: TranslateRequest, engine: Engine, limits: Limits) -> Options:
+    """The request's options with the attention map resolved, checked against the limits and the
+    model (raises LimitExceeded, NmtError): requests that mean the same share a batch."""
+    if len(request.sentences) > limits.max_sentences:
+        raise LimitExceeded(
+            "max_sentences", limits.max_sentences, f"{len(request.sentences)} sentences in one request"
+        )
+    for number, sentence in enumerate(request.sentences, 1):
+        if len(sentence) > limits.max_chars:
+            raise LimitExceeded(
+                "max_chars", limits.max_chars, f"sentence {number} has {len(sentence)} characters"
+            )
+    if request.beam > limits.max_beam:
+        raise NmtError(f"beam {request.beam} is larger than the limit max_beam = {limits.max_beam}")
+    if request.nbest > request.beam:
+        raise NmtError(f"nbest {request.nbest} is larger than beam {request.beam}")
+    layer, head = engine.attention_map(request.layer, request.head)  # NmtError for a map it lacks
+    return Options(
+        **request.model_dump(exclude={"model", "sentences", "layer", "head"}), layer=layer, head=head
+    )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error as JSON with a "detail" message that a person can act on."""
+
+    @app.exception_handler(LimitExceeded)
+    async def over_limit(_: Request, error: LimitExceeded) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=413)
+
+    @app.exception_handler(NmtError)
+    async def invalid(_: Request, error: NmtError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(_: Request, error: RequestValidationError) -> JSONResponse:
+        message = "; ".join(_describe(e) for e in error.errors()) or "malformed request"
+        errors = [{key: e[key] for key in ("type", "loc", "msg") if key in e} for e in error.errors()]
+        return JSONResponse({"detail": message, "errors": jsonable_encoder(errors)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def failed(_: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"internal error: {error!r}"}, status_code=500)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """'body.beam: Input should be greater than or equal to 1', or the JSON parser's complaint."""
+    where = ".".join(str(part) for part in error.get("loc", ()))
+    if error.get("type") == "json_invalid":
+        return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'cannot parse')} at {where})"
+    return f"{where}: {error.get('msg')}"

@@ -1,0 +1,71 @@
+"""Request limits: what one request may ask of the server, and the body-size guard in front of the app.
+
+A request over a limit is refused with 413 and a JSON body naming the limit:
+``{"detail": "...", "limit": "max_sentences", "allowed": 64}``. Other bad requests get 422.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most one request may ask for."""
+
+    max_body_bytes: int = 256 * 1024  # the request body as sent
+    max_sentences: int = 64  # sentences in one request
+    max_chars: int = 1000  # characters in one sentence
+    max_beam: int = 16  # beam size (and so n-best size)
+
+
+class LimitExceeded(HTTPException):
+    """A request over one of the ``Limits``: answered with 413 and the name of the limit."""
+
+    def __init__(self, limit: str, allowed: int, message: str) -> None:
+        super().__init__(413, f"{message} (limit {limit} = {allowed})")
+        self.limit, self.allowed = limit, allowed
+
+    def body(self) -> dict[str, object]:
+        return {"detail": self.detail, "limit": self.limit, "allowed": self.allowed}
+
+
+class BodySizeLimit:
+    """ASGI middleware: refuse a request body over ``max_bytes`` with 413 before the app parses it.
+
+    A declared Content-Length over the limit is refused at once; a body sent in chunks is counted
+    as it arrives, and the app's reading of it raises ``LimitExceeded`` once the count passes.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            body = json.dumps(self._exceeded().body()).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 413, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise self._exceeded()
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    def _exceeded(self) -> LimitExceeded:
+        return LimitExceeded("max_body_bytes", self.max_bytes, "the request body is too large")

@@ -1,0 +1,127 @@
+"""Load test of `nmt serve` on this machine: concurrent clients against the same requests one at a time.
+
+    python scripts/load_test.py runs/tatoeba_en_fr/rnn_bahdanau --clients 32 --requests 20
+
+Starts `nmt serve RUN_DIR --port 0` on 127.0.0.1 (nothing else is ever addressed), sends one
+sentence per request (the run's test sources, in order): first from ``--clients`` concurrent
+clients, ``--requests`` each, then the same requests one at a time. Each phase stops sending after
+``--max-seconds`` (the whole test stays within about a minute), then the server is stopped with
+Ctrl-C. Prints a Markdown table: requests answered, errors, latency p50/p99, sentences/s, the
+server's batched model calls, and whether both phases gave the same translations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from nmt.data.pipeline import load_pairs
+from nmt.rundir import load_config
+
+
+async def phase(url: str, requests: list[dict], clients: int, max_seconds: float) -> dict:
+    """Send ``requests`` from ``clients`` concurrent clients (each takes the next one left) until
+    done or ``max_seconds`` have passed; latencies, errors and translations of the answered ones."""
+    todo = iter(enumerate(requests))
+    latencies, errors, answers = [], [], {}
+    deadline = time.perf_counter() + max_seconds
+
+    async def client(http: httpx.AsyncClient) -> None:
+        for index, request in todo:
+            if time.perf_counter() > deadline:
+                return
+            start = time.perf_counter()
+            try:
+                response = await http.post("api/translate", json=request)
+                response.raise_for_status()
+                answers[index] = response.json()["sentences"][0]["nbest"][0]["translation"]
+                latencies.append(time.perf_counter() - start)
+            except httpx.HTTPError as error:
+                errors.append(repr(error))
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+        batches = (await http.get("healthz")).json()["batches"]
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        seconds = time.perf_counter() - start
+        batches = (await http.get("healthz")).json()["batches"] - batches
+    return {
+        "latencies": latencies,
+        "errors": errors,
+        "answers": answers,
+        "seconds": seconds,
+        "batches": batches,
+    }
+
+
+def row(name: str, result: dict) -> str:
+    ms = sorted(1000 * t for t in result["latencies"])
+    p50 = statistics.median(ms) if ms else float("nan")
+    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))] if ms else float("nan")
+    rate = len(ms) / result["seconds"]
+    return (
+        f"| {name} | {len(ms)} | {len(result['errors'])} | {p50:.0f} | {p99:.0f} | {rate:.1f} "
+        f"| {result['batches']} |"
+    )
+
+
+def start_server(run_dir: Path) -> tuple[subprocess.Popen, str]:
+    command = [sys.executable, "-m", "nmt.cli", "serve", str(run_dir), "--host", "127.0.0.1", "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    started = time.perf_counter()
+    for line in server.stdout:
+        if line.startswith("open http://"):
+            print(
+                f"server ready in {time.perf_counter() - started:.1f} s: {line.split()[1]}", file=sys.stderr
+            )
+            return server, line.split()[1]
+    raise SystemExit(f"nmt serve {run_dir} did not start (exit status {server.wait()})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run_dir", type=Path, help="a trained run (a small model keeps this within a minute)")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
+    parser.add_argument("--requests", type=int, default=20, help="requests per client, one sentence each")
+    parser.add_argument("--beam", type=int, default=5, help="beam size of every request")
+    parser.add_argument("--max-seconds", type=float, default=25, help="stop sending after this, per phase")
+    args = parser.parse_args()
+
+    pairs = load_pairs(load_config(args.run_dir), "test")
+    count = args.clients * args.requests
+    requests = [
+        {"model": args.run_dir.resolve().name, "sentences": [pairs[i % len(pairs)][0]], "beam": args.beam}
+        for i in range(count)
+    ]
+    server, url = start_server(args.run_dir)
+    try:
+        together = asyncio.run(phase(url, requests, args.clients, args.max_seconds))
+        alone = asyncio.run(phase(url, requests, 1, args.max_seconds))
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+    both = together["answers"].keys() & alone["answers"].keys()
+    same = sum(together["answers"][i] == alone["answers"][i] for i in both)
+    print(f"{count} requests of one sentence each, beam {args.beam}, {args.run_dir}\n")
+    print("| clients | answered | errors | p50 ms | p99 ms | sentences/s | model calls |")
+    print("| :--- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(row(f"{args.clients} concurrent", together))
+    print(row("1 (one at a time)", alone))
+    print(f"\nidentical translations in both phases: {same} of {len(both)}")
+    for error in (together["errors"] + alone["errors"])[:5]:
+        print(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()
