@@ -202,13 +202,19 @@ def prepare_vocabs(text_dir: Path, cfg: DictConfig, seed: int, build: bool = Tru
             if cfg.joint
             else list(zip((("src",), ("tgt",)), vocab_paths(out, False), strict=True))
         )
-        # in a child process: the memory that sampling and sentencepiece take is given back when it ends
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as child:
+        # in a child process: the memory that sampling and sentencepiece take is given back when it ends.
+        # Forked from a fork server, not from this process: a fork of a process running other threads (a
+        # server, a browser driver) can crash.
+        with ProcessPoolExecutor(1, mp_context=_FORK_SERVER) as child:
             for columns, path in sides:
                 child.submit(_train_on_sample, text_dir, columns, path, cfg, seed).result()
 
     _entry(entry, build_vocabs, build, "sentencepiece model")
     return vocab_paths(entry, cfg.joint)
+
+
+_FORK_SERVER = multiprocessing.get_context("forkserver")
+_FORK_SERVER.set_forkserver_preload([__name__])
 
 
 def _train_on_sample(
