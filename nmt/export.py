@@ -180,7 +180,7 @@ class CTranslate2Translator:
         if prefixes is not None:
             encoded = self.tgt_vocab.encode([normalize(p) for p in prefixes])
             forced = [self.tgt_vocab.pieces(ids) for ids in encoded]
-        results = [[Translation(s, "", 0.0, 0.0, [], [], torch.zeros(0, 0))] for s in sentences]
+        results = [[Translation.empty(s)] for s in sentences]
         chunk = 16 * config.batch_size
         hidden = not progress or len(todo) <= chunk
         with tqdm(total=len(todo), unit="sent", file=sys.stderr, disable=hidden) as bar:

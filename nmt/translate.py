@@ -44,6 +44,11 @@ class Translation:
     tgt_tokens: list[str]  # target pieces + "</s>"
     attention: Tensor  # (len(tgt_tokens), len(src_tokens)), rows sum to 1
 
+    @classmethod
+    def empty(cls, source: str) -> Translation:
+        """The translation of an empty line: an empty line (every input line gives one output line)."""
+        return cls(source, "", 0.0, 0.0, [], [], torch.zeros(0, 0))
+
 
 class Translator:
     """A trained model (or an ensemble) with its vocabularies, translating batches of sentences."""
@@ -111,7 +116,7 @@ class Translator:
             forced = [self._encode_prefix(prefixes[i]) for i in todo]
         with autocast(self.device, self.dtype):
             found = generate(self.model, [ids[i] for i in todo], config, prefixes=forced, progress=progress)
-        results = [[Translation(s, "", 0.0, 0.0, [], [], torch.zeros(0, 0))] for s in sentences]
+        results = [[Translation.empty(s)] for s in sentences]
         for i, hyps in zip(todo, found, strict=True):
             results[i] = [self._translation(sentences[i], ids[i], h) for h in hyps]
         return results
