@@ -16,7 +16,11 @@ from nmt.errors import NmtError
 
 def check_training_config(cfg: DictConfig) -> None:
     """Raise one ``NmtError`` naming every key whose value training cannot use."""
-    problems = [*_trainer_problems(cfg.trainer), *_model_problems(cfg.model)]
+    problems = [
+        *_trainer_problems(cfg.trainer),
+        *_model_problems(cfg.model),
+        *_subword_problems(cfg.data.spm),
+    ]
     if problems:
         raise NmtError("; ".join(problems))
 
@@ -59,3 +63,13 @@ def _model_problems(model: DictConfig) -> Iterator[str]:
         )
     if model.arch == "transformer" and model.d_model % model.heads:
         yield f"model.d_model={model.d_model}: must be a multiple of model.heads={model.heads}"
+
+
+def _subword_problems(spm: DictConfig) -> Iterator[str]:
+    """Sentencepiece settings out of range (a positive vocabulary too small for the corpus' characters is
+    named later, with the minimum it needs, once the corpus is read)."""
+    for key in ("vocab_size", "input_sentence_size"):
+        if spm[key] < 1:
+            yield f"data.spm.{key}={spm[key]}: must be at least 1"
+    if not 0 < spm.character_coverage <= 1:
+        yield f"data.spm.character_coverage={spm.character_coverage}: must be in (0, 1]"

@@ -26,6 +26,7 @@ def contents(folder: Path) -> dict[str, bytes]:
         ("model.dropout=-0.1", "model.dropout=-0.1"),
         ("model.hidden_dim=33", "model.hidden_dim=33"),
         ("trainer.update_freq=0", "trainer.update_freq=0"),
+        ("data.spm.vocab_size=-1", "data.spm.vocab_size=-1"),
     ],
 )
 def test_config_values_training_cannot_use_are_named_before_anything_is_written(
