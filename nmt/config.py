@@ -101,8 +101,15 @@ class RNNConfig:
     name: str = MISSING
     arch: str = "rnn"
     cell: str = "gru"  # gru | lstm
-    attention: str = "additive"  # additive | dot | general | concat | scaled_dot | none
+    attention: str = "additive"  # score: additive | dot | general | concat | scaled_dot | none
     decoder: str = "bahdanau"  # bahdanau (attend from s_{i-1}) | luong (attend from h_t, input feeding)
+    normalizer: str = "softmax"  # softmax | sparsemax | entmax15 | entmax_bisect | hard
+    entmax_alpha: float = 1.5  # alpha of entmax_bisect (> 1; 2 is sparsemax)
+    gumbel_tau: float = 1.0  # temperature of the hard attention's Gumbel-softmax in training
+    span: str = "global"  # global | local_m | local_p (Luong et al. 2015, local attention)
+    window: int = 10  # D: local attention looks at source positions p_t - D .. p_t + D
+    coverage: bool = False  # coverage vector in the additive score (Tu et al. 2016)
+    coverage_loss: float = 0.0  # lambda of the coverage loss (See et al. 2017); 0: none
     emb_dim: int = 256
     hidden_dim: int = 512  # decoder state; the encoder has hidden_dim/2 per direction
     attn_dim: int = 256  # additive/concat scoring layer
@@ -126,6 +133,10 @@ class TransformerConfig:
     activation: str = "relu"  # relu (as in the paper) | gelu
     dropout: float = 0.1
     attn_dropout: float = 0.0
+    normalizer: str = "softmax"  # every attention: softmax | sparsemax | entmax15 | entmax_bisect | hard
+    entmax_alpha: float = 1.5  # alpha of entmax_bisect (> 1; Correia et al. 2019)
+    gumbel_tau: float = 1.0  # temperature of hard attention's Gumbel-softmax in training
+    max_relative_position: int = 0  # k > 0: relative positions in self-attention (Shaw et al. 2018)
     pre_norm: bool = True
     share_embeddings: bool = True  # source and target share one embedding (needs a joint vocabulary)
     tie_embeddings: bool = True  # output projection shares the target embedding matrix

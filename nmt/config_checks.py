@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from omegaconf import DictConfig
 
 from nmt.errors import NmtError
+from nmt.models.attention import SPANS
+from nmt.models.normalizers import NORMALIZERS
 
 
 def check_training_config(cfg: DictConfig) -> None:
@@ -63,6 +65,32 @@ def _model_problems(model: DictConfig) -> Iterator[str]:
         )
     if model.arch == "transformer" and model.d_model % model.heads:
         yield f"model.d_model={model.d_model}: must be a multiple of model.heads={model.heads}"
+    yield from _attention_problems(model)
+
+
+def _attention_problems(model: DictConfig) -> Iterator[str]:
+    """The attention family's switches (``nmt.models.attention``, ``nmt.models.normalizers``)."""
+    if model.normalizer not in NORMALIZERS:
+        yield f"model.normalizer={model.normalizer}: choose one of {', '.join(NORMALIZERS)}"
+    if not model.entmax_alpha > 1:
+        yield f"model.entmax_alpha={model.entmax_alpha}: alpha-entmax needs alpha > 1 (1 is softmax)"
+    if not model.gumbel_tau > 0:
+        yield f"model.gumbel_tau={model.gumbel_tau}: the Gumbel-softmax temperature must be positive"
+    if model.arch == "transformer" and model.max_relative_position < 0:
+        yield f"model.max_relative_position={model.max_relative_position}: must be at least 0 (0: none)"
+    if model.arch != "rnn":
+        return
+    if model.span not in SPANS:
+        yield f"model.span={model.span}: choose one of {', '.join(SPANS)}"
+    if model.span != "global" and model.window < 1:
+        yield f"model.window={model.window}: local attention needs a window of at least 1"
+    if model.coverage and (model.attention not in ("additive", "concat") or model.span != "global"):
+        yield (
+            f"model.coverage=true: coverage enters the additive score of global attention, not "
+            f"model.attention={model.attention} with model.span={model.span}"
+        )
+    if model.coverage_loss < 0 or (model.coverage_loss and not model.coverage):
+        yield f"model.coverage_loss={model.coverage_loss}: a weight >= 0, and only with model.coverage=true"
 
 
 def _subword_problems(spm: DictConfig) -> Iterator[str]:

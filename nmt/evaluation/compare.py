@@ -5,6 +5,9 @@ p-values against a baseline, and BLEU by source length.
 
 comparison.md          the table, the sacreBLEU signatures, how the numbers were computed, BLEU by length
 comparison.csv         every column of the table, one row per run
+groups.csv             when a model config was trained with several seeds: one row per config, mean
+                       and standard deviation over its runs (also a table in comparison.md, with the
+                       paired bootstrap between the best two configs)
 bleu_by_length.csv     BLEU of every run in every source-length bucket
 bleu_by_length.png     the same as a plot, one line per run
 """
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest, Result
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -28,8 +31,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from nmt.data.pipeline import Pairs, load_pairs
 from nmt.decoding import DecodeConfig
 from nmt.errors import NmtError
+from nmt.evaluation.attention_stats import STATISTICS, AttentionStatistics, attention_statistics
 from nmt.evaluation.hypotheses import load_or_translate
 from nmt.evaluation.length import bleu_by_length, length_buckets, length_table, plot_bleu_by_length
+from nmt.evaluation.seeds import Group, group_runs, mean_sd, seed_bootstrap
 from nmt.rundir import load_config, load_run
 from nmt.runtime import resolve_device
 from nmt.translate import Translator
@@ -50,7 +55,12 @@ MARKDOWN_COLUMNS = {  # comparison.csv column: its comparison.md header (the CSV
     "chrf": "chrF (95% CI)",
     "chrf_p": "p",
     "aer": "AER",
+    "entropy": "entropy",
+    "zeros": "zeros",
+    "max_weight": "max weight",
+    "diagonal": "diagonal",
 }
+GROUP_METRICS = ("bleu", "chrf", "aer", *STATISTICS)  # what groups.csv averages over seeds
 
 
 @dataclass
@@ -64,6 +74,7 @@ class RunSummary:
     tokens_per_second: float | None  # source + target tokens, mean of the last values in TensorBoard
     valid_bleu: float | None  # best greedy validation BLEU during training (best.pt "bleu")
     aer: float | None  # AER of the attention translations carry (aer.json "default"), when measured
+    attention: AttentionStatistics | None  # of its translations' attention (None: uniform, no attention)
     hyps: list[str]
 
 
@@ -86,7 +97,8 @@ def compare(
     if bootstrap < 1:
         raise NmtError(f"--bootstrap {bootstrap}: needs at least one resample")
     run_dirs = [Path(d) for d in run_dirs]
-    names = run_names(run_dirs, [load_config(d).model.name for d in run_dirs])
+    configs = [load_config(d) for d in run_dirs]
+    names = run_names(run_dirs, [cfg.model.name for cfg in configs])
     first = baseline_index(run_dirs, names, baseline)
     order = [first, *(i for i in range(len(run_dirs)) if i != first)]
     pairs = load_pairs(load_config(run_dirs[first]), split)
@@ -107,8 +119,16 @@ def compare(
     by_length = length_table(buckets, scores)
     write_csv(rows, out_dir / "comparison.csv")
     write_csv(by_length, out_dir / "bleu_by_length.csv")
+    groups = group_runs(
+        names, [cfg.model.name for cfg in configs], [OmegaConf.to_yaml(c.model) for c in configs]
+    )
+    seeds = ""
+    if any(len(group.runs) > 1 for group in groups):
+        group_rows = [_group_row(group, {row["run"]: row for row in rows}) for group in groups]
+        write_csv(group_rows, out_dir / "groups.csv")
+        seeds = _seeds_report(group_rows, _best_two_test(group_rows, groups, systems, refs, bootstrap))
     title = f"{runs[names[first]].cfg.data.name} {split} ({len(refs)} sentences), {describe(config)}"
-    report = _report(title, rows, by_length, signatures, names[first], bootstrap, config)
+    report = _report(title, rows, by_length, signatures, names[first], bootstrap, config, seeds)
     (out_dir / "comparison.md").write_text(report, encoding="utf-8")
     return out_dir / "comparison.md"
 
@@ -129,6 +149,7 @@ def summarize(
     sources, refs = [s for s, _ in pairs], [t for _, t in pairs]
     hyps = load_or_translate(Translator(run), sources, refs, split, config, progress=progress)
     train_seconds = (_checkpoint_value(run_dir / "last.pt", "progress") or {}).get("train_seconds")
+    attention = attention_statistics(run, sources, hyps) if run.model.has_attention else None
     return RunSummary(
         dir=run_dir,
         cfg=run.cfg,
@@ -137,6 +158,7 @@ def summarize(
         tokens_per_second=tokens_per_second(run_dir / "tensorboard"),
         valid_bleu=_checkpoint_value(run_dir / "best.pt", "bleu"),
         aer=measured_aer(run_dir / "aer.json"),
+        attention=attention,
         hyps=hyps,
     )
 
@@ -184,16 +206,33 @@ def tokens_per_second(events_dir: Path, last: int = LAST_LOGGED) -> float | None
 
 
 def architecture(model: DictConfig) -> tuple[str, str]:
-    """(family, attention) of a model config, e.g. ("RNN, Luong decoder", "general")."""
+    """(family, attention) of a model config, e.g. ("RNN, Luong decoder", "general, local-p (D=5)")."""
+    normalizer = model.get("normalizer", "softmax")
+    alpha = f" (alpha {model.entmax_alpha})" if normalizer == "entmax_bisect" else ""
+    extras = [] if normalizer == "softmax" else [f"{normalizer}{alpha}"]
     if model.arch == "transformer":
-        return "Transformer", f"multi-head scaled dot ({model.heads} heads)"
-    return f"RNN, {model.decoder.capitalize()} decoder", model.attention
+        if model.get("max_relative_position", 0):
+            extras.insert(0, f"relative positions (k={model.max_relative_position})")
+        return "Transformer", ", ".join([f"multi-head scaled dot ({model.heads} heads)", *extras])
+    if model.get("span", "global") != "global":
+        extras.insert(0, f"{model.span.replace('_', '-')} (D={model.window})")
+    if model.get("coverage", False):
+        extras.insert(0, "coverage" + (f" (loss {model.coverage_loss})" if model.coverage_loss else ""))
+    return f"RNN, {model.decoder.capitalize()} decoder", ", ".join([model.attention, *extras])
 
 
 def run_names(run_dirs: Sequence[Path], model_names: Sequence[str]) -> list[str]:
-    """Each run's model name, or its directory when two runs share a model name."""
-    unique = len(set(model_names)) == len(model_names)
-    return list(model_names) if unique else [str(d) for d in run_dirs]
+    """Each run's model name, or when two runs share a model name (seeds of one config), each run's
+    directory relative to the folder that holds them all (e.g. "rnn_bahdanau/seed1")."""
+    if len(set(model_names)) == len(model_names):
+        return list(model_names)
+    root = Path(os.path.commonpath([Path(d).resolve() for d in run_dirs]))
+    relative = [str(Path(d).resolve().relative_to(root)) for d in run_dirs]
+    return (
+        relative
+        if len(set(relative)) == len(relative) and "." not in relative
+        else [str(d) for d in run_dirs]
+    )
 
 
 def baseline_index(run_dirs: Sequence[Path], names: Sequence[str], baseline: str | None) -> int:
@@ -247,7 +286,38 @@ def _row(name: str, run: RunSummary, results: dict[str, Result]) -> dict[str, An
         row[f"{metric}_mean"] = round(float(result.mean), 2)
         row[f"{metric}_ci95"] = round(float(result.ci), 2)
         row[f"{metric}_p"] = _rounded(result.p_value, 4)
-    return {**row, "aer": _rounded(run.aer, 4), "dir": str(run.dir)}
+    row["aer"] = _rounded(run.aer, 4)
+    for key in STATISTICS:
+        row[key] = None if run.attention is None else round(getattr(run.attention, key), 4)
+    return {**row, "dir": str(run.dir)}
+
+
+def _group_row(group: Group, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One groups.csv row: the config, its runs, and mean and sd over them of every metric."""
+    row: dict[str, Any] = {"group": group.name, "runs": len(group.runs)}
+    for metric in GROUP_METRICS:
+        spread = mean_sd([rows[name][metric] for name in group.runs])
+        row[f"{metric}_mean"], row[f"{metric}_sd"] = (None, None) if spread is None else spread
+    return {**row, "members": " ".join(group.runs)}
+
+
+def _best_two_test(
+    group_rows: Sequence[dict[str, Any]],
+    groups: Sequence[Group],
+    systems: dict[str, list[str]],
+    refs: list[str],
+    bootstrap: int,
+) -> dict[str, Any] | None:
+    """The paired bootstrap between the two groups with the best mean BLEU (None with one group)."""
+    if len(groups) < 2:
+        return None
+    best = sorted(range(len(groups)), key=lambda i: -group_rows[i]["bleu_mean"])[:2]
+    hyps = [[systems[name] for name in groups[i].runs] for i in best]
+    metrics = {"bleu": BLEU(references=[refs]), "chrf": CHRF(references=[refs])}
+    return {
+        "groups": [groups[i].name for i in best],
+        **{f"{m}_p": seed_bootstrap(metric, hyps, bootstrap) for m, metric in metrics.items()},
+    }
 
 
 def _rounded(value: float | None, digits: int | None) -> float | int | None:
@@ -263,8 +333,10 @@ def _report(
     baseline: str,
     bootstrap: int,
     config: DecodeConfig,
+    seeds: str = "",
 ) -> str:
-    """comparison.md: the table, how its numbers were computed, and BLEU by source length."""
+    """comparison.md: the table, how its numbers were computed, the seeds' table when there is one,
+    and BLEU by source length."""
     table = [[_cell(key, row) for key in MARKDOWN_COLUMNS] for row in rows]
     length_rows = [list(row.values()) for row in by_length]
     return f"""# Comparison: {title}
@@ -283,12 +355,17 @@ p = (1 + the number of resamples whose mean-centred |difference| exceeds the obs
 second, the mean of the last {LAST_LOGGED} values logged to TensorBoard. **AER**: alignment error
 rate of the attention that translations carry (a Transformer's `align_layer`/`align_head`) against
 gold links, measured by `nmt aer` (aer.json); blank when not measured.
+**entropy**, **zeros**, **max weight**, **diagonal**: the attention of each run's translations of
+this test set, every cross-attention map (Transformer: every layer and head), every row over the
+real source pieces: mean entropy in nats, share of weights exactly 0, mean largest weight, and
+mean |(argmax + ½) / S − (row + ½) / T|, the distance of the most attended source position from the
+diagonal as a share of the source; blank for uniform attention.
 
 sacreBLEU signatures:
 
 - BLEU: `{signatures["bleu"]}`
 - chrF: `{signatures["chrf"]}`
-
+{seeds}
 ## BLEU by source length
 
 ![BLEU by source length](bleu_by_length.png)
@@ -314,3 +391,36 @@ def _cell(key: str, row: dict[str, Any]) -> str:
     if key == "parameters":
         return f"{value:,}"
     return "" if value is None else str(value)
+
+
+def _seeds_report(group_rows: Sequence[dict[str, Any]], test: dict[str, Any] | None) -> str:
+    """The comparison.md section on runs of one config with several seeds."""
+    header = ["config", "runs", "BLEU", "chrF", "AER", "entropy", "zeros", "max weight", "diagonal"]
+    table = [
+        [row["group"], row["runs"], *(_spread(row, metric) for metric in GROUP_METRICS)] for row in group_rows
+    ]
+    verdict = ""
+    if test is not None:
+        best, second = test["groups"]
+        verdict = (
+            f"\nThe best two configs by mean BLEU, **{best}** and **{second}**: paired bootstrap over the "
+            f"test sentences of the difference of their mean scores over seeds, p = {test['bleu_p']:.3f} "
+            f"(BLEU), {test['chrf_p']:.3f} (chrF); p < 0.05: significant.\n"
+        )
+    return f"""
+## Seeds
+
+Runs of the same model config (trained with different seeds) grouped: mean ± sample standard
+deviation over the runs (groups.csv).
+
+{markdown_table(header, table, left=1)}
+{verdict}"""
+
+
+def _spread(row: dict[str, Any], metric: str) -> str:
+    """ "mean ± sd" of a groups.csv metric, blank when no run has it."""
+    mean, sd = row[f"{metric}_mean"], row[f"{metric}_sd"]
+    if mean is None:
+        return ""
+    digits = 2 if metric in ("bleu", "chrf") else 4
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"

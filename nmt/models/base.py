@@ -50,6 +50,12 @@ class EncoderDecoder(nn.Module, ABC):
         translations carry (B, T, S); else None (models may then skip computing it).
         """
 
+    def auxiliary_loss(self) -> Tensor | float:
+        """Training loss terms of the model's own, from its last ``forward`` in training mode, summed
+        over the target tokens like the cross-entropy they are added to (a scalar; 0: none). The
+        trainer adds it to every model's loss without knowing what it holds (e.g. a coverage loss)."""
+        return 0.0
+
     @abstractmethod
     def attention_maps(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
         """Every cross-attention map under teacher forcing: (B, L, H, T, S), (L, H) = ``attention_grid``."""

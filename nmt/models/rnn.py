@@ -15,6 +15,10 @@ The decoder starts from s_0 = tanh(W_s [h_last_forward; h_first_backward]) and, 
 
 With ``attention: none`` every step gets the same context (the mean of the encoder states): the
 RNNencdec baseline that conditions on a fixed summary of the source.
+
+The attention's own decoder history (local-m's step, coverage's sum of past weights) lives in the
+decoder state beside the RNN's, and its loss terms (the coverage loss) add up over the target
+tokens of a training forward pass into ``auxiliary_loss``.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.config import RNNConfig
-from nmt.models.attention import Attention
+from nmt.models.attention import build_attention
 from nmt.models.base import EncoderDecoder, SpecialIds, State
+from nmt.models.normalizers import build_normalizer
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -53,7 +58,18 @@ class RNNEncoderDecoder(EncoderDecoder):
             emb, hid // 2, cfg.enc_layers, batch_first=True, bidirectional=True, dropout=inner_dropout
         )
         self.bridge = nn.Linear(hid, hid)
-        self.attention = Attention(cfg.attention, query_dim=hid, key_dim=hid, attn_dim=cfg.attn_dim)
+        self.attention = build_attention(
+            cfg.attention,
+            query_dim=hid,
+            key_dim=hid,
+            attn_dim=cfg.attn_dim,
+            normalizer=build_normalizer(cfg.normalizer, cfg.entmax_alpha, cfg.gumbel_tau),
+            span=cfg.span,
+            window=cfg.window,
+            coverage=cfg.coverage,
+            coverage_loss=cfg.coverage_loss,
+        )
+        self._auxiliary_loss: Tensor | None = None
         self.decoder = cell(
             emb + hid,
             hid,
@@ -86,34 +102,46 @@ class RNNEncoderDecoder(EncoderDecoder):
         """Every decoder layer starts from the source summary; states are stored batch-first (B, L, H)."""
         summary = encoded["summary"]
         hidden = summary.unsqueeze(1).expand(-1, self.decoder.num_layers, -1).contiguous()
-        state = {**encoded, "hidden": hidden, "feed": torch.zeros_like(summary)}
+        state = {**encoded, **self.attention.start(encoded["mask"]), "hidden": hidden}
+        state["feed"] = torch.zeros_like(summary)
         if self.is_lstm:
             state["cell"] = torch.zeros_like(hidden)
         return state
 
     # ----------------------------------------------------------------- decoder
-    def _decode(self, embedded: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
-        """One target step from the embedded previous token (B, E) -> output o (B, H), attention (B, S)."""
+    def _decode(self, embedded: Tensor, state: State) -> tuple[Tensor, Tensor, State, Tensor | None]:
+        """One target step from the embedded previous token (B, E) -> output o (B, H), attention
+        (B, S), the new state and the attention's loss term of this step (B,) (or None)."""
         hidden = state["hidden"].transpose(0, 1).contiguous()  # (L, B, H)
         rnn_state = (hidden, state["cell"].transpose(0, 1).contiguous()) if self.is_lstm else hidden
         if self.luong:
             rnn_out, rnn_state = self.decoder(
                 torch.cat([embedded, state["feed"]], -1).unsqueeze(1), rnn_state
             )
-            context, weights = self.attention.attend(rnn_out, state["keys"], state["values"], state["mask"])
+            context, weights, history, penalty = self._attend(rnn_out, state)
             output = torch.tanh(self.combine(torch.cat([context, rnn_out], -1))).squeeze(1)
         else:
             query = hidden[-1].unsqueeze(1)  # s_{i-1} of the top layer, (B, 1, H)
-            context, weights = self.attention.attend(query, state["keys"], state["values"], state["mask"])
+            context, weights, history, penalty = self._attend(query, state)
             rnn_out, rnn_state = self.decoder(torch.cat([embedded.unsqueeze(1), context], -1), rnn_state)
             output = torch.tanh(
                 self.combine(torch.cat([rnn_out, context, embedded.unsqueeze(1)], -1))
             ).squeeze(1)
-        new = {**state, "feed": output}
+        new = {**state, **history, "feed": output}
         if self.is_lstm:
             rnn_state, new["cell"] = rnn_state[0], rnn_state[1].transpose(0, 1)
         new["hidden"] = rnn_state.transpose(0, 1)
-        return output, weights.squeeze(1), new
+        return output, weights.squeeze(1), new, penalty
+
+    def _attend(self, query: Tensor, state: State) -> tuple[Tensor, Tensor, State, Tensor | None]:
+        """query (B, 1, H) -> context (B, 1, H), weights (B, 1, S), the attention's history one step
+        later and its loss term (B,) or None."""
+        history = {key: state[key] for key in self.attention.history_keys}
+        context, weights = self.attention.attend(
+            query, state["keys"], state["values"], state["mask"], history=history
+        )
+        penalty = self.attention.penalty(history, weights) if self.training else None
+        return context, weights, self.attention.advance(history, weights), penalty
 
     @property
     def has_attention(self) -> bool:
@@ -133,14 +161,22 @@ class RNNEncoderDecoder(EncoderDecoder):
         """Teacher forcing: logits (B, T, V) and, when asked for, attention (B, T, S) (always computed:
         the recurrence needs it)."""
         state = self.init_state(self.encode(src, src_mask))
-        outputs, weights = [], []
+        outputs, weights, penalties = [], [], []
         for embedded in self.dropout(self.tgt_embed(tgt_in)).unbind(1):  # unbind: cheap backward
-            output, attn, state = self._decode(embedded, state)
+            output, attn, state, penalty = self._decode(embedded, state)
             outputs.append(output)
             weights.append(attn)
+            penalties.append(penalty)
+        self._auxiliary_loss = None
+        if penalties and penalties[0] is not None:  # summed over the real target tokens
+            self._auxiliary_loss = (torch.stack(penalties, 1) * (tgt_in != self.pad_id)).sum()
         logits = self.readout(self.dropout(torch.stack(outputs, 1)))
         return logits, torch.stack(weights, 1) if attention else None
 
+    def auxiliary_loss(self) -> Tensor | float:
+        """The coverage loss of the last training forward pass (0 without one)."""
+        return 0.0 if self._auxiliary_loss is None else self._auxiliary_loss
+
     def step(self, tokens: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
-        output, attn, state = self._decode(self.dropout(self.tgt_embed(tokens)), state)
+        output, attn, state, _ = self._decode(self.dropout(self.tgt_embed(tokens)), state)
         return self.readout(self.dropout(output)).float().log_softmax(-1), attn, state

@@ -11,7 +11,10 @@ The whole model, top to bottom::
 A residual block around a sublayer f is, post-norm (the paper) ``LN(x + dropout(f(x)))``, or
 pre-norm ``x + dropout(f(LN(x)))`` followed by one final LayerNorm after the last layer (more
 stable to train without a long warm-up). The feed-forward is ``W_2 act(W_1 x)`` with ReLU as in
-the paper (GELU on request).
+the paper (GELU on request). Every attention normalises its scores with ``model.normalizer``
+(softmax, or sparse: sparsemax, 1.5-entmax, alpha-entmax as in Correia et al. 2019); with
+``model.max_relative_position`` k > 0 self-attention adds relative position representations
+clipped at distance k (Shaw et al. 2018) to the sinusoidal absolute positions.
 
 Incremental decoding (fairseq style): the encoder runs once; ``init_state`` projects its output
 into every decoder layer's cross-attention keys/values once; each ``step`` embeds one token,
@@ -38,8 +41,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.config import TransformerConfig
-from nmt.models.attention import MultiHeadAttention
+from nmt.models.attention import MultiHeadAttention, build_multihead
 from nmt.models.base import EncoderDecoder, SpecialIds, State
+from nmt.models.normalizers import build_normalizer
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 KV = tuple[Tensor, Tensor]
@@ -58,6 +62,14 @@ def sinusoidal_positions(max_len: int, dim: int) -> Tensor:
 def causal_mask(queries: int, past: int, device: torch.device) -> Tensor:
     """(1, Tq, past + Tq) bool: query i (at position past + i) may look at keys 0 .. past + i."""
     return torch.ones(queries, past + queries, dtype=torch.bool, device=device).tril(past).unsqueeze(0)
+
+
+def attention(cfg: TransformerConfig, self_attention: bool) -> MultiHeadAttention:
+    """One attention sublayer: ``model.normalizer`` everywhere, relative positions (when
+    ``model.max_relative_position`` > 0) in self-attention only."""
+    normalizer = build_normalizer(cfg.normalizer, cfg.entmax_alpha, cfg.gumbel_tau)
+    distance = cfg.max_relative_position if self_attention else 0
+    return build_multihead(cfg.d_model, cfg.heads, cfg.attn_dropout, normalizer, distance)
 
 
 class FeedForward(nn.Module):
@@ -90,7 +102,7 @@ class Residual(nn.Module):
 class EncoderLayer(nn.Module):
     def __init__(self, cfg: TransformerConfig, activation: str) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.heads, cfg.attn_dropout)
+        self.self_attn = attention(cfg, self_attention=True)
         self.ffn = FeedForward(cfg.d_model, cfg.ffn_dim, activation, cfg.dropout)
         self.attn_block, self.ffn_block = (Residual(cfg.d_model, cfg.dropout, cfg.pre_norm) for _ in range(2))
 
@@ -105,8 +117,8 @@ class EncoderLayer(nn.Module):
 class DecoderLayer(nn.Module):
     def __init__(self, cfg: TransformerConfig, activation: str) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.heads, cfg.attn_dropout)
-        self.cross_attn = MultiHeadAttention(cfg.d_model, cfg.heads, cfg.attn_dropout)
+        self.self_attn = attention(cfg, self_attention=True)
+        self.cross_attn = attention(cfg, self_attention=False)
         self.ffn = FeedForward(cfg.d_model, cfg.ffn_dim, activation, cfg.dropout)
         self.self_block, self.cross_block, self.ffn_block = (
             Residual(cfg.d_model, cfg.dropout, cfg.pre_norm) for _ in range(3)
@@ -198,8 +210,9 @@ class Transformer(EncoderDecoder):
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Embedding):
                 nn.init.normal_(module.weight, std=self.dim**-0.5)
-                with torch.no_grad():
-                    module.weight[self.pad_id].zero_()
+                if module.padding_idx is not None:  # token embeddings (not relative positions)
+                    with torch.no_grad():
+                        module.weight[module.padding_idx].zero_()
 
     # ----------------------------------------------------------------- embeddings
     def _embed(self, embedding: nn.Embedding, tokens: Tensor, start: int = 0) -> Tensor:

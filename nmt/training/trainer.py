@@ -262,16 +262,18 @@ class Trainer:
         return True
 
     def _loss(self, batch: Batch) -> Tensor:
-        """The summed label-smoothed cross-entropy of ``batch``'s target tokens (a scalar)."""
+        """The summed label-smoothed cross-entropy of ``batch``'s target tokens, plus the loss terms
+        the model reports of its own (``auxiliary_loss``, e.g. coverage): a scalar."""
         with autocast(self.device, self.dtype):
             logits, _ = self.ddp(batch.src, batch.src_mask, batch.tgt_in)
-        return F.cross_entropy(
+        cross_entropy = F.cross_entropy(
             logits.float().flatten(0, 1),
             batch.tgt_out.flatten(),
             ignore_index=PAD,
             label_smoothing=self.tc.label_smoothing,
             reduction="sum",
         )
+        return cross_entropy + self.model.auxiliary_loss()
 
     def _skip(self, loss: float) -> None:
         """Drop an update whose loss is not finite; stop after ``trainer.max_bad_steps`` in a row."""
