@@ -15,10 +15,12 @@ TEXT ?= I love you.
 SPLIT ?= test
 BEAM ?= 5
 COMPARE_DATA ?= multi30k_en_de
+FAMILY_RUNS ?= runs/family/multi30k_en_fr
+GOLD ?= $${NMT_DATA_DIR:-data}/alignments/en-fr/normalized# Hansards trial set (nmt aer)
 BENCH_RUNS ?= $(patsubst %/best.pt,%,$(wildcard runs/multi30k_en_de/rnn_bahdanau/best.pt runs/multi30k_en_de/transformer/best.pt))
 DEMO_OUT ?= data/results/i_love_you.png# the heatmap make demo draws (.png or .svg)
 
-.PHONY: install browser train translate evaluate demo compare serve tensorboard bench test test-slow lint clean
+.PHONY: install browser train translate evaluate demo compare family serve tensorboard bench test test-slow lint clean
 
 # --system-site-packages: a torch you installed yourself (e.g. a CUDA build) stays the one in use.
 $(BIN)/.installed: pyproject.toml
@@ -51,6 +53,14 @@ demo: install  ## the textbook example: align TEXT with the default run (trained
 compare: install  ## every attention type on COMPARE_DATA, 20 min each (ARGS= overrides), then the table
 	$(BIN)/nmt train -m +experiment=compare_attention data=$(COMPARE_DATA) $(ARGS)
 	$(BIN)/nmt compare runs/compare/$(COMPARE_DATA)/*/
+
+family: install  ## the attention family on Multi30k En-Fr, 3 seeds, 5 min each (~4.5 h on 2 cores), AER, the table
+	$(BIN)/nmt train -m +experiment=attention_family $(ARGS)
+	for run in $(FAMILY_RUNS)/*/seed*/; do \
+		case $$run in */rnn_noattn/*) continue;; esac; \
+		$(BIN)/nmt aer $$run --src $(GOLD)/trial.en --tgt $(GOLD)/trial.fr --gold $(GOLD)/trial.gold.0based.txt || exit 1; \
+	done
+	$(BIN)/nmt compare $(FAMILY_RUNS)/*/seed*/
 
 serve: install  ## the translation server and attention explorer for RUN, at http://127.0.0.1:8000/
 	$(BIN)/nmt serve $(RUN)

@@ -55,7 +55,15 @@ def export_ctranslate2(run_dir: str | Path, out_dir: str | Path, quantization: s
             f"{run_dir}: CTranslate2 runs Transformer models only, and this run is an RNN "
             f"({run.cfg.model.name}); translate it with `nmt translate`"
         )
-    spec = transformer_spec(run.model, run.cfg.model)
+    model_cfg = run.cfg.model
+    if model_cfg.normalizer != "softmax" or model_cfg.max_relative_position:
+        raise NmtError(
+            f"{run_dir}: this export writes softmax attention with absolute positions only, and "
+            f"{model_cfg.name} has model.normalizer={model_cfg.normalizer}, "
+            f"model.max_relative_position={model_cfg.max_relative_position}; "
+            "translate it with `nmt translate`"
+        )
+    spec = transformer_spec(run.model, model_cfg)
     spec.register_source_vocabulary([run.src_vocab.sp.id_to_piece(i) for i in range(len(run.src_vocab))])
     spec.register_target_vocabulary([run.tgt_vocab.sp.id_to_piece(i) for i in range(len(run.tgt_vocab))])
     spec.validate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -53,7 +54,9 @@ def compose(*overrides: str):
         return hydra_compose("config", overrides=list(overrides))
 
 
+@functools.cache
 def tiny_model_config(name: str):
-    """The model config ``name`` (nmt/configs/model/NAME.yaml) with tiny dimensions."""
+    """The model config ``name`` (nmt/configs/model/NAME.yaml) with tiny dimensions (composed once:
+    callers must not change it)."""
     arch = compose(f"model={name}").model.arch
     return compose(f"model={name}", *TINY_MODEL[arch]).model

@@ -9,7 +9,8 @@ groups.csv             when a model config was trained with several seeds: one r
                        and standard deviation over its runs (also a table in comparison.md, with the
                        paired bootstrap between the best two configs)
 bleu_by_length.csv     BLEU of every run in every source-length bucket
-bleu_by_length.png     the same as a plot, one line per run
+bleu_by_length.png     the same as a plot, one line per run (per config, the mean of its runs, when
+                       configs were trained with several seeds; so is its table in comparison.md)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from sacrebleu.metrics import BLEU, CHRF
@@ -113,17 +115,20 @@ def compare(
 
     out_dir = Path(out_dir) if out_dir else common_parent(run_dirs)
     out_dir.mkdir(parents=True, exist_ok=True)
-    buckets = length_buckets(sources)
-    scores = bleu_by_length(buckets, systems, refs)
-    plot_bleu_by_length(buckets, scores, out_dir / "bleu_by_length.png")
-    by_length = length_table(buckets, scores)
-    write_csv(rows, out_dir / "comparison.csv")
-    write_csv(by_length, out_dir / "bleu_by_length.csv")
     groups = group_runs(
         names, [cfg.model.name for cfg in configs], [OmegaConf.to_yaml(c.model) for c in configs]
     )
+    seeded = any(len(group.runs) > 1 for group in groups)
+    buckets = length_buckets(sources)
+    scores = bleu_by_length(buckets, systems, refs)
+    write_csv(length_table(buckets, scores), out_dir / "bleu_by_length.csv")
+    if seeded:  # one line per config: the mean of its runs
+        scores = {g.name: np.mean([scores[r] for r in g.runs], axis=0).tolist() for g in groups}
+    plot_bleu_by_length(buckets, scores, out_dir / "bleu_by_length.png")
+    by_length = length_table(buckets, scores)
+    write_csv(rows, out_dir / "comparison.csv")
     seeds = ""
-    if any(len(group.runs) > 1 for group in groups):
+    if seeded:
         group_rows = [_group_row(group, {row["run"]: row for row in rows}) for group in groups]
         write_csv(group_rows, out_dir / "groups.csv")
         seeds = _seeds_report(group_rows, _best_two_test(group_rows, groups, systems, refs, bootstrap))

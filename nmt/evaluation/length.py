@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 from sacrebleu.metrics import BLEU
 
@@ -58,6 +59,7 @@ def plot_bleu_by_length(buckets: Sequence[Bucket], scores: Mapping[str, Sequence
     """A PNG of BLEU (y) per length bucket (x, with its sentence count), one line per system."""
     fig = Figure(figsize=(7.0, 4.5), layout="constrained")
     ax = fig.add_subplot()
+    ax.set_prop_cycle(color=colormaps["tab20"].colors)  # distinct colours for up to 20 lines
     for name, values in scores.items():
         ax.plot(range(len(buckets)), values, marker="o", label=name)
     ax.set_xticks(range(len(buckets)), labels=[f"{b.words} words\n(n={len(b.indices)})" for b in buckets])
