@@ -38,6 +38,10 @@ CSV_COLUMNS = [
     "chrf_ci95",
     "chrf_p",
     "aer",
+    "entropy",
+    "zeros",
+    "max_weight",
+    "diagonal",
     "dir",
 ]
 
@@ -89,6 +93,9 @@ def test_compare_writes_the_table_the_csv_and_bleu_by_length(sweep: Path, compar
     assert int(other["parameters"]) > int(baseline["parameters"])  # attention adds parameters
     assert float(other["train_minutes"]) >= 0 and float(other["tokens_per_second"]) > 0
     assert other["aer"] == "" and float(other["chrf_ci95"]) >= 0
+    assert baseline["entropy"] == "" and float(other["entropy"]) > 0 and float(other["zeros"]) == 0  # softmax
+    assert 0 < float(other["max_weight"]) <= 1 and 0 <= float(other["diagonal"]) <= 1
+    assert not (sweep / "groups.csv").exists() and "## Seeds" not in report  # one seed each
     with (sweep / "bleu_by_length.csv").open() as f:
         buckets = list(csv.DictReader(f))
     assert sum(int(b["sentences"]) for b in buckets) == 40 and set(MODELS) <= buckets[0].keys()

@@ -37,6 +37,40 @@ def test_incremental_decoding_equals_teacher_forcing(name: str) -> None:
         torch.testing.assert_close(step_attention, attention[:, t], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("name", ["rnn_luong_local_m", "rnn_bahdanau_coverage", "transformer_relpos"])
+def test_incremental_decoding_after_reorder(name: str) -> None:
+    """Beam search drops, permutes and duplicates rows mid-sequence: the attention's decoder history
+    (local-m's step, coverage) and the caches follow."""
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(name), 40, 40, PAD).eval()
+    batch, index = _random_batch(), torch.tensor([2, 0, 2, 1])
+    logits, attention = model(batch.src[index], batch.src_mask[index], batch.tgt_in[index], attention=True)
+    state = model.init_state(model.encode(batch.src, batch.src_mask))
+    for t in range(batch.tgt_in.shape[1]):
+        if t == 2:
+            state = model.reorder(state, index)
+        rows = index if t >= 2 else torch.arange(3)
+        log_probs, step_attention, state = model.step(batch.tgt_in[rows, t], state)
+        if t >= 2:
+            torch.testing.assert_close(log_probs, logits[:, t].log_softmax(-1), atol=1e-4, rtol=0)
+            torch.testing.assert_close(step_attention, attention[:, t], atol=1e-4, rtol=0)
+
+
+def test_the_coverage_loss_is_reported_and_trains_the_coverage_weights() -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config("rnn_bahdanau_coverage"), 40, 40, PAD).train()
+    batch = _random_batch()
+    model(batch.src, batch.src_mask, batch.tgt_in)
+    loss = model.auxiliary_loss()
+    assert loss > 0  # sum over the real target tokens of sum_j min(a_tj, c_tj)
+    loss.backward()
+    assert model.attention.coverage_proj.weight.grad.abs().sum() > 0
+    model.eval()
+    model(batch.src, batch.src_mask, batch.tgt_in)
+    assert model.auxiliary_loss() == 0  # a training term only
+    assert build_model(tiny_model_config("rnn_bahdanau"), 40, 40, PAD).auxiliary_loss() == 0
+
+
 @pytest.mark.parametrize("name", MODEL_CONFIGS)
 def test_extra_source_padding_changes_nothing(name: str) -> None:
     torch.manual_seed(0)
