@@ -56,11 +56,11 @@ def export_ctranslate2(run_dir: str | Path, out_dir: str | Path, quantization: s
             f"({run.cfg.model.name}); translate it with `nmt translate`"
         )
     model_cfg = run.cfg.model
-    if model_cfg.normalizer != "softmax" or model_cfg.max_relative_position:
+    normalizer, distance = model_cfg.get("normalizer", "softmax"), model_cfg.get("max_relative_position", 0)
+    if normalizer != "softmax" or distance:
         raise NmtError(
             f"{run_dir}: this export writes softmax attention with absolute positions only, and "
-            f"{model_cfg.name} has model.normalizer={model_cfg.normalizer}, "
-            f"model.max_relative_position={model_cfg.max_relative_position}; "
+            f"{model_cfg.name} has model.normalizer={normalizer}, model.max_relative_position={distance}; "
             "translate it with `nmt translate`"
         )
     spec = transformer_spec(run.model, model_cfg)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY_MODEL
-from test_cli import gold_files, nmt
+from test_cli import assert_clean_error, gold_files, nmt
 
 from nmt.alignment.aer import read_gold
 from nmt.alignment.score import aer_grid
@@ -148,3 +148,10 @@ def test_every_new_type_translates_and_scores_alignments_from_the_command_line(
     nmt("align", run, "A man sleeps.", "--out", str(tmp_path / "map.png"))
     nmt("aer", run, *gold_files(data_dir))
     assert 0 <= json.loads((Path(run) / "aer.json").read_text())["default"]["aer"] <= 1
+
+
+def test_ctranslate2_export_refuses_attention_it_cannot_write(sweep: Path, tmp_path: Path) -> None:
+    run, out = sweep / "transformer_relpos/seed1", tmp_path / "ct2"
+    failed = nmt("export", str(run), "--format", "ctranslate2", "--out", str(out), check=False)
+    assert_clean_error(failed, "model.max_relative_position=16", "nmt translate")
+    assert not out.exists()

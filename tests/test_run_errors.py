@@ -4,11 +4,16 @@ directory exactly as it was."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+from conftest import compose
 from test_cli import TINY_RUN, assert_clean_error, nmt
+
+from nmt.config_checks import check_training_config
+from nmt.errors import NmtError
 
 
 def contents(folder: Path) -> dict[str, bytes]:
@@ -124,3 +129,21 @@ def test_non_finite_losses_stop_the_run_naming_the_step_and_the_limit(tmp_path: 
     assert (
         "nmt train: error: step 2:" in stderr
     )  # step 1 sent the weights to 1e30; step 2 is the first bad one
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        (["model.normalizer=softermax"], "model.normalizer=softermax"),
+        (["model.normalizer=entmax_bisect", "model.entmax_alpha=1.0"], "model.entmax_alpha=1.0"),
+        (["model=rnn_bahdanau_hard", "model.gumbel_tau=0"], "model.gumbel_tau=0"),
+        (["model=rnn_luong_local_p", "model.window=0"], "model.window=0"),
+        (["model.span=local_q"], "model.span=local_q"),
+        (["model=rnn_luong_dot", "model.coverage=true"], "model.attention=dot"),
+        (["model.coverage_loss=0.5"], "only with model.coverage=true"),
+        (["model=transformer_relpos", "model.max_relative_position=-1"], "model.max_relative_position=-1"),
+    ],
+)
+def test_attention_switches_training_cannot_use_are_named(overrides: list[str], named: str) -> None:
+    with pytest.raises(NmtError, match=re.escape(named)):
+        check_training_config(compose(*overrides))
