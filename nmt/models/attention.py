@@ -184,9 +184,12 @@ class LocalAttention(Attention):
         self, scores: Tensor, query: Tensor, mask: Tensor, history: History
     ) -> tuple[Tensor, Tensor]:
         centre = self.position(query, mask, history).unsqueeze(-1)  # (B, Tq, 1)
-        source = torch.arange(scores.shape[-1], device=scores.device)
-        inside = (source - centre).abs() <= self.window
-        return scores, mask & inside
+        distance = torch.arange(scores.shape[-1], device=scores.device) - centre  # (B, Tq, S)
+        return self.weigh(scores, distance), mask & (distance.abs() <= self.window)
+
+    def weigh(self, scores: Tensor, distance: Tensor) -> Tensor:
+        """Scores (B, Tq, S) given each position's distance from p_t (local-m: as they are)."""
+        return scores
 
 
 class LocalMAttention(LocalAttention):
@@ -228,14 +231,10 @@ class LocalPAttention(LocalAttention):
         relative = torch.sigmoid(self.position_energy(torch.tanh(self.position_proj(query)))).squeeze(-1)
         return relative.float() * (mask.sum(-1) - 1)  # (B, Tq)
 
-    def restrict(
-        self, scores: Tensor, query: Tensor, mask: Tensor, history: History
-    ) -> tuple[Tensor, Tensor]:
-        centre = self.position(query, mask, history).unsqueeze(-1)  # (B, Tq, 1)
-        distance = torch.arange(scores.shape[-1], device=scores.device) - centre
+    def weigh(self, scores: Tensor, distance: Tensor) -> Tensor:
+        """Plus the log of a Gaussian around p_t: - distance^2 / (2 sigma^2), sigma = D / 2."""
         sigma = self.window / 2
-        gaussian = -(distance**2) / (2 * sigma**2)
-        return scores.float() + gaussian, mask & (distance.abs() <= self.window)
+        return scores.float() - distance**2 / (2 * sigma**2)
 
 
 class CoverageAttention(Attention):
