@@ -110,7 +110,19 @@ def real_pairs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     return vocab, vocab.encode([s for s, _ in pairs]), vocab.encode([t for _, t in pairs])
 
 
-@pytest.mark.parametrize("name", MODEL_CONFIGS)
+# Sparse normalisers and coverage cost several times softmax's per decoder step: their 32 steps run
+# with the slow tests (`make test-slow`).
+SLOW_TO_TRAIN = {
+    "rnn_bahdanau_coverage",
+    "rnn_bahdanau_entmax15",
+    "rnn_bahdanau_sparsemax",
+    "transformer_entmax15",
+}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_TO_TRAIN else n for n in MODEL_CONFIGS]
+)
 def test_a_few_steps_on_real_pairs_lower_the_loss(name: str, real_pairs) -> None:
     vocab, src, tgt = real_pairs
     torch.manual_seed(0)
