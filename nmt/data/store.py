@@ -9,7 +9,8 @@ Each training corpus is stored in the data cache as memory-mapped Arrow files (`
         ids-<key>/         the pairs as subword ids (columns src_ids, tgt_ids), one folder per vocabulary
 
 The text key hashes the sources (each file's resolved path, size and modification time; a hub
-dataset's name, split and files), the split's settings and the cleaning settings: a corpus file that
+dataset's name, split and files), the split's settings (with ``extra_train``, ``lowercase`` and
+``reverse``) and the cleaning settings: a corpus file that
 changes gets a new key and is prepared again. The spm key hashes the sentencepiece settings and the
 seed, the ids key the sentencepiece model file(s). Every entry is built in a temporary folder and
 renamed into place, so readers see a whole entry or none: every DDP rank and every later run with the
@@ -117,6 +118,9 @@ def prepare_text(cfg: DictConfig, build: bool = True) -> Path:
     identity = {
         "version": VERSION,
         "split": OmegaConf.to_container(data.train, resolve=True),
+        "extra_train": OmegaConf.to_container(data.extra_train, resolve=True),
+        "lowercase": data.lowercase,
+        "reverse": data.reverse,
         "hash_split": OmegaConf.to_container(data.hash_split, resolve=True),
         "clean": OmegaConf.to_container(data.clean, resolve=True),
         "files": [_file_identity(path) for path in files],
