@@ -77,7 +77,6 @@ def _subword_problems(spm: DictConfig) -> Iterator[str]:
         yield f"data.spm.character_coverage={spm.character_coverage}: must be in (0, 1]"
 
 
-
 FORMATS = ("text", "tsv", "hub")
 PARTS = ("train", "valid", "test")
 

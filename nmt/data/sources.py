@@ -8,8 +8,8 @@ train/valid/test by hashing the source sentence (`hash_part`).
 from __future__ import annotations
 
 import gzip
-import html
 import hashlib
+import html
 import http.client
 import logging
 import os
