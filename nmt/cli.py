@@ -398,7 +398,6 @@ def run_align(args: argparse.Namespace) -> int:
     from nmt.alignment.agreement import spearman
     from nmt.alignment.dump import record, write_jsonl, write_npz
     from nmt.alignment.plot import IndexEntry, heatmap, write_html_index
-    from nmt.alignment.saliency import translation_saliency
     from nmt.alignment.words import WordAlignment, word_alignment
     from nmt.translate import Translator
 
@@ -410,17 +409,7 @@ def run_align(args: argparse.Namespace) -> int:
         raise NmtError("nothing to align: give sentences or --input FILE")
     best = [n[0] for n in translator.translate(lines, config, progress=True)]
     names = ["attention", "saliency"] if args.method == "both" else [args.method]
-    shown = [  # the translations, each carrying the reading of ``names`` as its attention
-        best
-        if name == "attention"
-        else [
-            replace(h, attention=translation_saliency(translator.run, h.src_tokens, h.tgt_tokens))
-            if h.tgt_tokens
-            else h
-            for h in best
-        ]
-        for name in names
-    ]
+    shown = [_with_saliency(translator.run, best) if name == "saliency" else best for name in names]
 
     def table_of(h) -> WordAlignment:
         if args.subwords:
@@ -456,6 +445,15 @@ def run_align(args: argparse.Namespace) -> int:
         entries = [IndexEntry(h.source, h.text, image) for h, image in zip(best, images, strict=True)]
         print(f"index: {write_html_index(entries, args.out_dir)}")
     return 0
+
+
+def _with_saliency(run, translations: list) -> list:
+    """The translations, each carrying its saliency (``nmt.alignment.saliency``) as its attention."""
+    from nmt.alignment.saliency import translation_saliency
+
+    real = [h for h in translations if h.tgt_tokens]  # an empty line's translation has nothing to read
+    salient = iter(translation_saliency(run, [(h.src_tokens, h.tgt_tokens) for h in real]))
+    return [replace(h, attention=next(salient)) if h.tgt_tokens else h for h in translations]
 
 
 def format_table(table) -> str:
