@@ -18,10 +18,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from nmt.decoding.config import DecodeConfig
 from nmt.errors import NmtError
+
+if TYPE_CHECKING:
+    from nmt.rundir import Run
+    from nmt.translate import Translation
 
 METHODS = ("attention", "saliency")
 NBEST_FORMAT = "n-best lines are tab-separated: input line number (1-based), score, translation"
@@ -447,7 +451,7 @@ def run_align(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_saliency(run, translations: list) -> list:
+def _with_saliency(run: Run, translations: list[Translation]) -> list[Translation]:
     """The translations, each carrying its saliency (``nmt.alignment.saliency``) as its attention."""
     from nmt.alignment.saliency import translation_saliency
 
@@ -511,7 +515,8 @@ def run_aer(args: argparse.Namespace) -> int:
         backward_matrices = word_matrices(_aligning_run(args.backward, args), targets, sources, args.method)
         backward = links_of(backward_matrices, args.links, args.threshold, flipped=True)
     rows = aer_rows(forward, gold, backward)
-    default = next((r for r in rows if tuple(r[k] for k in READING) == configured_map(run)), rows[0])
+    own = configured_map(run)  # None among the rows without --method attention
+    default = next((r for r in rows if tuple(r[k] for k in READING) == own), None)
     best = min(rows, key=lambda r: r["aer"])
     print(format_aer_rows(rows, default, best))
     report = {
@@ -547,7 +552,7 @@ READING = ("method", "layer", "head", "shifted")
 SYMMETRIZED = ("backward", "intersection", "union", "grow-diag-final-and")
 
 
-def format_aer_rows(rows: list[dict], default: dict, best: dict) -> str:
+def format_aer_rows(rows: list[dict], default: dict | None, best: dict) -> str:
     """The AER table in Markdown; symmetrized columns when the rows have them."""
     extra = [name for name in SYMMETRIZED if any(name in row for row in rows)]
     head = ["reading", "layer", "head", "shifted", "AER", *extra]
@@ -562,7 +567,7 @@ def format_aer_rows(rows: list[dict], default: dict, best: dict) -> str:
     return "\n".join(lines)
 
 
-def _aligning_run(run_dir: Path, args: argparse.Namespace):
+def _aligning_run(run_dir: Path, args: argparse.Namespace) -> Run:
     """The run at ``run_dir`` (checkpoint and device of ``args``), refused when its attention is uniform."""
     from nmt.rundir import load_run
     from nmt.runtime import resolve_device

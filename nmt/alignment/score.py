@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+from torch import Tensor
 
 from nmt.alignment.aer import (
     Links,
@@ -75,13 +76,18 @@ def word_matrices(
     return readings
 
 
-def _one_map(maps, layer: int, head: int | str):
+def _one_map(maps: Tensor, layer: int, head: int | str) -> Tensor:
     """Map (layer, head) of a (L, H, T, S) grid, or the mean of the layer's heads for head "mean"."""
     return maps[layer].mean(0) if head == "mean" else maps[layer, head]
 
 
 def _words(
-    matrix, src_pieces: list[str], tgt_pieces: list[str], source: str, target: str, shifted: bool = False
+    matrix: Tensor,
+    src_pieces: list[str],
+    tgt_pieces: list[str],
+    source: str,
+    target: str,
+    shifted: bool = False,
 ) -> np.ndarray:
     """A piece matrix (T+1, S+1) of one pair on its whitespace tokens (shifted: ``shift_attention``)."""
     if shifted:
@@ -112,7 +118,10 @@ def symmetrized(forward: Sequence[Links], backward: Sequence[Links], gold: Gold)
 
 
 def links_of(
-    readings: dict[Reading, list[np.ndarray]], method: str = "argmax", threshold: float = 0.5, flipped=False
+    readings: dict[Reading, list[np.ndarray]],
+    method: str = "argmax",
+    threshold: float = 0.5,
+    flipped: bool = False,
 ) -> dict[Reading, list[Links]]:
     """Hard links of every matrix (``hard_alignment``); ``flipped``: a backward run's, turned around."""
     turn = flip if flipped else lambda links: links
