@@ -23,8 +23,8 @@ _LINK = re.compile(r"(\d+)-(\d+)")
 def eflomal_links(sources: Sequence[str], targets: Sequence[str]) -> tuple[list[Links], list[Links]]:
     """(forward, backward) links of every pair, both as (source word, target word) 0-based pairs.
 
-    Sentences are split on whitespace; an empty side gets no links. Raises NmtError when eflomal is
-    not installed or the sides differ in length.
+    Sentences are split on whitespace; an empty side gets no links. eflomal reports its stages on
+    stderr. Raises NmtError when eflomal is not installed or the sides differ in length.
     """
     try:
         from eflomal import Aligner
@@ -39,7 +39,7 @@ def eflomal_links(sources: Sequence[str], targets: Sequence[str]) -> tuple[list[
             [f"{line}\n" for line in targets],
             links_filename_fwd=str(forward),
             links_filename_rev=str(backward),
-            quiet=True,
+            quiet=False,  # its stages and their times on stderr: the progress of a long alignment
         )
         return _read_links(forward, len(sources)), _read_links(backward, len(sources))
 
