@@ -100,6 +100,29 @@ def test_alignment_loss_is_zero_at_the_labels_and_its_gradient_lowers_it() -> No
     assert gradient[0, 2].abs().sum() == 0  # the unlabelled step is left alone
 
 
+@pytest.mark.parametrize("name", ["rnn_bahdanau", "transformer"])
+def test_the_loss_pulls_the_map_translations_carry_toward_the_labels(name: str) -> None:
+    """The RNN's attention, or the one Transformer head chosen with select_alignment."""
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(name), 40, 40, PAD).eval()  # no dropout: a clean descent
+    if name == "transformer":
+        model.select_alignment(0, 1)
+    src = torch.tensor([[5, 6, 7, 8, 3]])
+    tgt_in = torch.tensor([[2, 9, 10, 11]])
+    labels = torch.zeros(1, 4, 5)
+    labels[0, [0, 1, 2], [1, 0, 3]] = 1.0  # a crossing alignment, no label for EOS
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(20):
+        _, attention = model(src, src != PAD, tgt_in, attention=True)
+        loss = alignment_loss(attention, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
 def test_attention_labels_spread_each_link_over_the_pieces_of_its_words(tmp_path: Path) -> None:
     sentences = ["the cats sleep", "les chats dorment", "a dog", "un chien"] * 20
     model = tmp_path / "spm.model"
