@@ -38,11 +38,11 @@ class EncoderDecoder(nn.Module, ABC):
 
     pad_id: int
     specials: SpecialIds
+    """pad/BOS/EOS ids of the vocabulary the model was built for (what search generates and stops on)."""
     source_tap: nn.Module
     """An identity module that the looked-up source embeddings E x (B, S, E) pass through, and nothing
     else, before any scaling, position or dropout: a forward hook on it can replace them (add noise)
     and keep them to take gradients with respect to them (``nmt.alignment.saliency``)."""
-    """pad/BOS/EOS ids of the vocabulary the model was built for (what search generates and stops on)."""
 
     @abstractmethod
     def forward(
