@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from nmt.data.batching import Batch, make_batch
 from nmt.models import EncoderDecoder
@@ -51,7 +52,8 @@ def saliency_matrices(
     device = next(model.parameters()).device
     rows = [(i, t) for i, (_, tgt) in enumerate(pairs) for t in range(len(tgt) + 1) for _ in range(samples)]
     totals = [np.zeros((len(tgt) + 1, len(src) + 1)) for src, tgt in pairs]
-    for chunk in _passes(rows, [len(tgt) + 1 for _, tgt in pairs]):
+    passes = _passes(rows, [len(tgt) + 1 for _, tgt in pairs])
+    for chunk in tqdm(passes, desc="saliency", unit=" passes", leave=False, disable=None):  # None: a TTY only
         batch = make_batch([pairs[i][0] for i, _ in chunk], [pairs[i][1] for i, _ in chunk]).to(device)
         positions = torch.tensor([t for _, t in chunk], device=device)
         scores = _gradient_times_input(model, batch, positions, noise, generator).cpu().numpy()
