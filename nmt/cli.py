@@ -16,12 +16,18 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from nmt.decoding.config import DecodeConfig
 from nmt.errors import NmtError
 
+if TYPE_CHECKING:
+    from nmt.rundir import Run
+    from nmt.translate import Translation
+
+METHODS = ("attention", "saliency")
 NBEST_FORMAT = "n-best lines are tab-separated: input line number (1-based), score, translation"
 
 
@@ -120,12 +126,21 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     align.add_argument("--input", "-f", type=Path, help="file with one sentence per line")
     align.add_argument("--out", type=Path, help="heatmap of the (first) sentence: .png or .svg")
     align.add_argument(
-        "--out-dir", type=Path, help="one heatmap per sentence, index.html, JSON and NPZ dumps"
+        "--out-dir",
+        type=Path,
+        help="one heatmap per sentence, index.html, JSON and NPZ dumps (saliency.jsonl/.npz for saliency)",
     )
     align.add_argument("--format", choices=("png", "svg"), default="png", help="image format for --out-dir")
     align.add_argument("--subwords", action="store_true", help="show sentencepiece pieces, not words")
     align.add_argument("--no-clitics", action="store_true", help="keep elided clitics (t'aime) as one word")
     align.add_argument("--punctuation", action="store_true", help="detach trailing punctuation from words")
+    align.add_argument(
+        "--method",
+        choices=("attention", "saliency", "both"),
+        default="attention",
+        help="what to show: attention, gradient saliency (SmoothGrad), or both side by side with "
+        "their rank correlation (default: attention)",
+    )
     _add_attention_arguments(align)
     align.set_defaults(func=run_align)
 
@@ -137,9 +152,29 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "--gold", type=Path, required=True, help="gold links: i-j (sure) / ipj (possible) per line"
     )
     aer.add_argument("--one-based", action="store_true", help="gold indices start at 1 (default 0)")
-    aer.add_argument("--method", choices=("argmax", "threshold"), default="argmax")
     aer.add_argument(
-        "--threshold", type=float, default=0.5, help="weight a link needs with --method threshold"
+        "--method",
+        nargs="+",
+        choices=METHODS,
+        default=["attention"],
+        help="readings to score: attention (every map), saliency (SmoothGrad); both also report their "
+        "per-sentence rank correlation (default: attention)",
+    )
+    aer.add_argument("--links", choices=("argmax", "threshold"), default="argmax", help="how links are read")
+    aer.add_argument(
+        "--threshold", type=float, default=0.5, help="weight a link needs with --links threshold"
+    )
+    aer.add_argument(
+        "--backward",
+        type=Path,
+        metavar="RUN_DIR",
+        help="a run trained in the other direction (target to source): also scored, and symmetrized "
+        "with RUN_DIR (intersection, union, grow-diag-final-and)",
+    )
+    aer.add_argument(
+        "--aligner",
+        action="store_true",
+        help="also score eflomal trained on the run's training pairs plus these sentences",
     )
     aer.set_defaults(func=run_aer)
 
@@ -364,6 +399,7 @@ class _open_output:
 
 # -------------------------------------------------------------------- align
 def run_align(args: argparse.Namespace) -> int:
+    from nmt.alignment.agreement import spearman
     from nmt.alignment.dump import record, write_jsonl, write_npz
     from nmt.alignment.plot import IndexEntry, heatmap, write_html_index
     from nmt.alignment.words import WordAlignment, word_alignment
@@ -376,27 +412,52 @@ def run_align(args: argparse.Namespace) -> int:
     if not lines:
         raise NmtError("nothing to align: give sentences or --input FILE")
     best = [n[0] for n in translator.translate(lines, config, progress=True)]
-    tables = [
-        WordAlignment(h.src_tokens, h.tgt_tokens, h.attention.numpy())
-        if args.subwords
-        else word_alignment(h, clitics=not args.no_clitics, punctuation=args.punctuation)
-        for h in best
-    ]
-    for hyp, table in zip(best, tables, strict=True):
-        print(f"{hyp.source}\n{hyp.text}\n{format_table(table)}\n")
+    names = ["attention", "saliency"] if args.method == "both" else [args.method]
+    shown = [_with_saliency(translator.run, best) if name == "saliency" else best for name in names]
+
+    def table_of(h) -> WordAlignment:
+        if args.subwords:
+            return WordAlignment(h.src_tokens, h.tgt_tokens, h.attention.numpy())
+        return word_alignment(h, clitics=not args.no_clitics, punctuation=args.punctuation)
+
+    tables = [[table_of(h) for h in readings] for readings in zip(*shown, strict=True)]
+    for hyp, sentence in zip(best, tables, strict=True):
+        print(f"{hyp.source}\n{hyp.text}")
+        for name, table in zip(names, sentence, strict=True):
+            print(f"{name}:\n{format_table(table)}" if len(names) > 1 else format_table(table))
+        if len(names) > 1:
+            rho = spearman(sentence[0].matrix, sentence[1].matrix)
+            print(f"attention vs saliency: Spearman rho {rho:.3f}")
+        print()
+
+    def draw(sentence: list[WordAlignment], path: Path) -> Path:
+        first, *rest = sentence
+        beside = [(name, t.matrix) for name, t in zip(names[1:], rest, strict=True)]
+        title = names[0] if beside else None
+        return heatmap(first.matrix, first.src_words, first.tgt_words, path, title, beside)
+
     if args.out:
-        print(f"heatmap: {heatmap(tables[0].matrix, tables[0].src_words, tables[0].tgt_words, args.out)}")
+        print(f"heatmap: {draw(tables[0], args.out)}")
     if args.out_dir:
-        images = [
-            heatmap(t.matrix, t.src_words, t.tgt_words, args.out_dir / f"{i:04d}.{args.format}")
-            for i, t in enumerate(tables, 1)
-        ]
-        records = [record(h, clitics=not args.no_clitics, punctuation=args.punctuation) for h in best]
-        write_jsonl(records, args.out_dir / "alignments.jsonl")
-        write_npz(records, args.out_dir / "alignments.npz")
+        images = [draw(t, args.out_dir / f"{i:04d}.{args.format}") for i, t in enumerate(tables, 1)]
+        for name, translations in zip(names, shown, strict=True):
+            options = {"clitics": not args.no_clitics, "punctuation": args.punctuation}
+            records = [record(h, **options) for h in translations]
+            stem = "alignments" if name == "attention" else name
+            write_jsonl(records, args.out_dir / f"{stem}.jsonl")
+            write_npz(records, args.out_dir / f"{stem}.npz")
         entries = [IndexEntry(h.source, h.text, image) for h, image in zip(best, images, strict=True)]
         print(f"index: {write_html_index(entries, args.out_dir)}")
     return 0
+
+
+def _with_saliency(run: Run, translations: list[Translation]) -> list[Translation]:
+    """The translations, each carrying its saliency (``nmt.alignment.saliency``) as its attention."""
+    from nmt.alignment.saliency import translation_saliency
+
+    real = [h for h in translations if h.tgt_tokens]  # an empty line's translation has nothing to read
+    salient = iter(translation_saliency(run, [(h.src_tokens, h.tgt_tokens) for h in real]))
+    return [replace(h, attention=next(salient)) if h.tgt_tokens else h for h in translations]
 
 
 def format_table(table) -> str:
@@ -425,44 +486,96 @@ def _select_attention(translator, layer: int | None, head: int | None) -> None:
 
 # ---------------------------------------------------------------------- aer
 def run_aer(args: argparse.Namespace) -> int:
-    from nmt.alignment.aer import read_gold
-    from nmt.alignment.score import aer_grid, configured_map, diagonal_aer
+    from statistics import mean, median
+
+    from nmt.alignment.aer import check_gold, read_gold
+    from nmt.alignment.score import (
+        Reading,
+        aer_rows,
+        agreement,
+        aligner_rows,
+        configured_map,
+        diagonal_aer,
+        links_of,
+        word_matrices,
+    )
+    from nmt.data.pipeline import load_pairs
+
+    sources, targets = read_lines(args.src), read_lines(args.tgt)
+    if len(sources) != len(targets):
+        raise NmtError(f"{args.src} has {len(sources)} lines but {args.tgt} has {len(targets)}")
+    gold = read_gold(args.gold, one_based=args.one_based)
+    lengths = [len(s.split()) for s in sources], [len(t.split()) for t in targets]
+    check_gold(args.gold, gold, *lengths, one_based=args.one_based)
+    run = _aligning_run(args.run_dir, args)
+    matrices = word_matrices(run, sources, targets, args.method)
+    forward = links_of(matrices, args.links, args.threshold)
+    backward = None
+    if args.backward:
+        backward_matrices = word_matrices(_aligning_run(args.backward, args), targets, sources, args.method)
+        backward = links_of(backward_matrices, args.links, args.threshold, flipped=True)
+    rows = aer_rows(forward, gold, backward)
+    own = configured_map(run)  # None among the rows without --method attention
+    default = next((r for r in rows if tuple(r[k] for k in READING) == own), None)
+    best = min(rows, key=lambda r: r["aer"])
+    print(format_aer_rows(rows, default, best))
+    report = {
+        "gold": str(args.gold),
+        "methods": args.method,
+        "links": args.links,
+        "threshold": args.threshold,
+        "backward": str(args.backward) if args.backward else None,
+        "default": default,
+        "best": best,
+        "rows": rows,
+        "diagonal": diagonal_aer(sources, targets, gold),
+    }
+    if set(METHODS) <= set(args.method):
+        rho = agreement(matrices[configured_map(run)], matrices[Reading("saliency")])
+        report["agreement"] = {"spearman": rho, "mean": mean(rho), "median": median(rho)}
+        print(
+            f"attention ({default['layer']}, {default['head']}) vs saliency, Spearman rho per sentence: "
+            f"mean {mean(rho):.3f}, median {median(rho):.3f}, min {min(rho):.3f}, max {max(rho):.3f}"
+        )
+    print(f"diagonal alignment (no model): AER {report['diagonal']:.3f}")
+    if args.aligner:
+        corpus = load_pairs(run.cfg, "train")
+        report["aligner"] = aligner_rows(sources, targets, gold, corpus)
+        scores = ", ".join(f"{name} {value:.3f}" for name, value in report["aligner"].items())
+        pairs = f"{len(corpus)} training pairs + these {len(sources)}"
+        print(f"statistical aligner (eflomal, {pairs}): AER {scores}")
+    (args.run_dir / "aer.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+READING = ("method", "layer", "head", "shifted")
+SYMMETRIZED = ("backward", "intersection", "union", "grow-diag-final-and")
+
+
+def format_aer_rows(rows: list[dict], default: dict | None, best: dict) -> str:
+    """The AER table in Markdown; symmetrized columns when the rows have them."""
+    extra = [name for name in SYMMETRIZED if any(name in row for row in rows)]
+    head = ["reading", "layer", "head", "shifted", "AER", *extra]
+    lines = ["| " + " | ".join(head) + " |", "|:---|---:|---:|:---:|" + "---:|" * (1 + len(extra))]
+    for row in rows:
+        marks = [name for name, chosen in (("default", default), ("best", best)) if row is chosen]
+        mark = f" ({', '.join(marks)})" if marks else ""
+        where = ["" if row[k] is None else str(row[k]) for k in ("layer", "head")]
+        cells = [row["method"], *where, "yes" if row["shifted"] else "no", f"{row['aer']:.3f}{mark}"]
+        cells += [f"{row[name]:.3f}" if name in row else "" for name in extra]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _aligning_run(run_dir: Path, args: argparse.Namespace) -> Run:
+    """The run at ``run_dir`` (checkpoint and device of ``args``), refused when its attention is uniform."""
     from nmt.rundir import load_run
     from nmt.runtime import resolve_device
 
-    sources, targets = read_lines(args.src), read_lines(args.tgt)
-    gold = read_gold(args.gold, one_based=args.one_based)
-    if not len(sources) == len(targets) == len(gold):
-        raise NmtError(
-            f"{args.src}, {args.tgt} and {args.gold} have {len(sources)}, {len(targets)}, {len(gold)} lines"
-        )
-    run = load_run(args.run_dir, args.checkpoint, resolve_device(args.device))
-    if not run.model.has_attention:
-        raise NmtError(
-            f"{args.run_dir}: model.attention is none (uniform weights): there is nothing to align"
-        )
-    rows = aer_grid(run, sources, targets, gold, args.method, args.threshold)
-    best = min(rows, key=lambda r: r["aer"])
-    own_map = configured_map(run)
-    default = next(r for r in rows if (r["layer"], r["head"]) == own_map and not r["shifted"])
-    diagonal = diagonal_aer(sources, targets, gold)
-    print("| layer | head | shifted | AER |\n|---:|---:|:---:|---:|")
-    for row in rows:
-        marks = [name for name, chosen in (("default", default), ("best", best)) if row is chosen]
-        shifted, mark = "yes" if row["shifted"] else "no", f" ({', '.join(marks)})" if marks else ""
-        print(f"| {row['layer']} | {row['head']} | {shifted} | {row['aer']:.3f}{mark} |")
-    print(f"diagonal alignment (no model): AER {diagonal:.3f}")
-    report = {
-        "gold": str(args.gold),
-        "method": args.method,
-        "threshold": args.threshold,
-        "default": default,
-        "best": best,
-        "diagonal": diagonal,
-        "rows": rows,
-    }
-    (args.run_dir / "aer.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return 0
+    run = load_run(run_dir, args.checkpoint, resolve_device(args.device))
+    if "attention" in args.method and not run.model.has_attention:
+        raise NmtError(f"{run_dir}: model.attention is none (uniform weights): there is nothing to align")
+    return run
 
 
 # ----------------------------------------------------------------- evaluate

@@ -49,6 +49,7 @@ class SplitConfig:
     hub: HubConfig | None = None
     hash_part: str | None = None  # keep one part (train/valid/test) of a split by hashing the source
     max_pairs: int | None = None  # keep only the first N pairs
+    unescape: bool = False  # undo the XML escapes of Moses-tokenized text (&apos; &quot; &amp; &lt; &gt;)
 
 
 @dataclass
@@ -86,12 +87,15 @@ class DataConfig:
     src_lang: str = MISSING
     tgt_lang: str = MISSING
     train: SplitConfig = field(default_factory=SplitConfig)
+    extra_train: list[SplitConfig] = field(default_factory=list)  # more sources, appended to train
     valid: SplitConfig = field(default_factory=SplitConfig)
     test: SplitConfig = field(default_factory=SplitConfig)
     hash_split: HashSplitConfig = field(default_factory=HashSplitConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
     spm: SubwordConfig = field(default_factory=SubwordConfig)
     num_proc: int | None = None  # processes that prepare the training corpus (None: every CPU core)
+    lowercase: bool = False  # lowercase both sides of every split (as word-alignment gold text is)
+    reverse: bool = False  # swap source and target of every split: fr->en from the en->fr files
 
 
 @dataclass
@@ -175,6 +179,9 @@ class TrainerConfig:
     keep_last: int = 0  # step_N.pt snapshots of the latest periodic saves, for `nmt average --last`
     keep_best: int = 0  # best_step_N.pt of the best validation BLEUs, for `nmt average --best`
     max_bad_steps: int = 10  # stop after this many updates in a row with a non-finite loss
+    # Supervised attention (Liu et al. 2016; Garg et al. 2019): weight of the loss that pulls the map
+    # translations carry (model.align_layer/align_head) toward eflomal's links (0: off).
+    alignment_weight: float = 0.0
 
 
 @dataclass

@@ -22,6 +22,8 @@ def check_training_config(cfg: DictConfig) -> None:
         *_trainer_problems(cfg.trainer),
         *_model_problems(cfg.model),
         *_subword_problems(cfg.data.spm),
+        *_data_problems(cfg.data),
+        *_supervision_problems(cfg),
     ]
     if problems:
         raise NmtError("; ".join(problems))
@@ -101,3 +103,29 @@ def _subword_problems(spm: DictConfig) -> Iterator[str]:
             yield f"data.spm.{key}={spm[key]}: must be at least 1"
     if not 0 < spm.character_coverage <= 1:
         yield f"data.spm.character_coverage={spm.character_coverage}: must be in (0, 1]"
+
+
+FORMATS = ("text", "tsv", "hub")
+PARTS = ("train", "valid", "test")
+
+
+def _data_problems(data: DictConfig) -> Iterator[str]:
+    """Training sources (``data.train`` and every ``data.extra_train``) that cannot be read as configured."""
+    sources = [("data.train", data.train)]
+    sources += [(f"data.extra_train[{i}]", source) for i, source in enumerate(data.extra_train)]
+    for where, source in sources:
+        if source.format not in FORMATS:
+            yield f"{where}.format={source.format}: must be one of {', '.join(FORMATS)}"
+        if source.hash_part is not None and source.hash_part not in PARTS:
+            yield f"{where}.hash_part={source.hash_part}: must be one of {', '.join(PARTS)}"
+        if source.max_pairs is not None and source.max_pairs < 1:
+            yield f"{where}.max_pairs={source.max_pairs}: must be at least 1 (or null: every pair)"
+
+
+def _supervision_problems(cfg: DictConfig) -> Iterator[str]:
+    """Supervised attention needs a non-negative weight and a model whose attention can be pulled."""
+    weight = cfg.trainer.alignment_weight
+    if weight < 0:
+        yield f"trainer.alignment_weight={weight}: must be at least 0 (0: no supervised attention)"
+    elif weight > 0 and cfg.model.get("attention") == "none":
+        yield f"trainer.alignment_weight={weight}: model.attention=none has no attention to supervise"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -223,6 +224,58 @@ def test_aer_scores_forced_attention_against_gold_links(run_dir: Path, data_dir:
     assert len(report["rows"]) == 1 and report["default"] == report["best"]  # an RNN has one attention map
     assert 0.0 <= report["best"]["aer"] <= 1.0 and f"{report['best']['aer']:.3f} (default, best)" in out
     assert 0.0 < report["diagonal"] < 1.0 and f"AER {report['diagonal']:.3f}" in out
+
+
+def test_aer_reads_saliency_symmetrizes_two_runs_and_scores_the_aligner(
+    run_dir: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    """Three trial sentences; the tiny run stands in for both directions (the plumbing, not the AER)."""
+    files = gold_files(data_dir)
+    for flag in ("--src", "--tgt", "--gold"):
+        path = Path(files[files.index(flag) + 1])
+        files[files.index(flag) + 1] = str(tmp_path / path.name)
+        (tmp_path / path.name).write_text("".join(path.read_text().splitlines(keepends=True)[:3]))
+    options = ["--method", "attention", "saliency", "--backward", str(run_dir), "--aligner"]
+    out = nmt("aer", str(run_dir), *files, *options).stdout.decode()
+    report = json.loads((run_dir / "aer.json").read_text())
+    assert [row["method"] for row in report["rows"]] == ["attention", "saliency"]
+    for row in report["rows"]:
+        assert {"aer", "backward", "intersection", "union", "grow-diag-final-and"} <= row.keys()
+        assert all(0.0 <= row[key] <= 1.0 for key in ("aer", "intersection", "union"))
+    assert len(report["agreement"]["spearman"]) == 3 and -1 <= report["agreement"]["mean"] <= 1
+    assert set(report["aligner"]) == {"forward", "backward", "intersection", "union", "grow-diag-final-and"}
+    assert "| grow-diag-final-and |" in out.splitlines()[0] and "Spearman rho per sentence" in out
+    assert "statistical aligner (eflomal, 300 training pairs + these 3)" in out
+
+
+def test_align_shows_saliency_beside_attention(run_dir: Path, tmp_path: Path) -> None:
+    options = ["--method", "both", "--beam", "2", "--out", str(tmp_path / "a.png")]
+    out = nmt("align", str(run_dir), "A man is walking.", *options, "--out-dir", str(tmp_path / "both"))
+    lines = out.stdout.decode().splitlines()
+    assert "attention:" in lines and "saliency:" in lines
+    assert any(line.startswith("attention vs saliency: Spearman rho ") for line in lines)
+    assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG")
+    assert {"alignments.jsonl", "saliency.jsonl", "saliency.npz", "0001.png"} <= {
+        p.name for p in (tmp_path / "both").iterdir()
+    }
+    salient = json.loads((tmp_path / "both" / "saliency.jsonl").read_text())
+    assert all(abs(sum(row) - 1) < 1e-3 for row in salient["attention"])
+
+
+def test_a_gold_file_that_does_not_fit_the_text_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    files = gold_files(data_dir)
+    files[files.index("--gold") + 1] = str(data_dir / "alignments/en-fr/normalized/trial.gold.1based.talp")
+    result = nmt("aer", str(tmp_path / "no-run"), *files, check=False)
+    assert_clean_error(result, "trial.gold.1based.talp:", "looks 1-based (pass --one-based)")
+
+
+@pytest.mark.slow
+def test_supervised_attention_trains_with_eflomal_links(tmp_path: Path) -> None:
+    run = tmp_path / "supervised"
+    nmt("train", *TINY_RUN, "trainer.alignment_weight=1", f"run_dir={run}")
+    assert "validation at step 30" in (run / "train.log").read_text()
+    cache = Path(os.environ["NMT_CACHE_DIR"]) / "prepared"
+    assert list(cache.glob("*/links-*/links.npz"))
 
 
 # ---------------------------------------------------------------- bad input

@@ -44,12 +44,54 @@ def read_gold(path: str | Path, *, one_based: bool = False) -> list[tuple[Links,
             possible: Links = set()
             for token in line.split():
                 match = _LINK.fullmatch(token)
-                if match is None or min(int(match[1]), int(match[3])) < offset:
+                if match is None:
                     raise NmtError(f"{path}:{number}: malformed link {token!r} (expected I-J or IpJ)")
+                if min(int(match[1]), int(match[3])) < offset:
+                    raise NmtError(
+                        f"{path}:{number}: link {token!r} has index 0, but the file is read as 1-based "
+                        "(--one-based): leave that option out for a 0-based file"
+                    )
                 link = int(match[1]) - offset, int(match[3]) - offset
                 (sure if match[2] == "-" else possible).add(link)
             gold.append((sure, possible | sure))
     return gold
+
+
+def check_gold(
+    path: str | Path,
+    gold: Sequence[tuple[Links, Links]],
+    src_lengths: Sequence[int],
+    tgt_lengths: Sequence[int],
+    *,
+    one_based: bool = False,
+) -> None:
+    """Raise NmtError naming ``path`` and the line when the gold links cannot belong to the sentences
+    of the given word counts: another number of lines, or an index beyond its sentence. A 0-based read
+    whose file has no index 0 anywhere and an index equal to its sentence's length is a 1-based file:
+    the message says so (pass ``one_based``)."""
+    if len(gold) != len(src_lengths):
+        line = min(len(gold), len(src_lengths)) + 1
+        raise NmtError(
+            f"{path}:{line}: the gold file has {len(gold)} lines but the text has {len(src_lengths)} "
+            "sentences (one line of links per sentence, empty for none)"
+        )
+    offset = 1 if one_based else 0
+    zero_somewhere = any(0 in link for _, possible in gold for link in possible)
+    sentences = zip(gold, src_lengths, tgt_lengths, strict=True)
+    for number, ((_, possible), src_len, tgt_len) in enumerate(sentences, 1):
+        for s, t in sorted(possible):
+            if s < src_len and t < tgt_len:
+                continue
+            side, index, length = ("source", s, src_len) if s >= src_len else ("target", t, tgt_len)
+            hint = (
+                " and no link anywhere has index 0: the file looks 1-based (pass --one-based)"
+                if not one_based and not zero_somewhere and index == length
+                else ""
+            )
+            raise NmtError(
+                f"{path}:{number}: link {s + offset}-{t + offset}: {side} index {index + offset} is out of "
+                f"range for a {length}-word sentence ({'1' if one_based else '0'}-based){hint}"
+            )
 
 
 def hard_alignment(

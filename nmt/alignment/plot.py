@@ -53,31 +53,38 @@ class IndexEntry(NamedTuple):
 
 
 def heatmap_figure(
-    matrix: Matrix, src_words: Sequence[str], tgt_words: Sequence[str], title: str | None = None
+    matrix: Matrix,
+    src_words: Sequence[str],
+    tgt_words: Sequence[str],
+    title: str | None = None,
+    beside: Sequence[tuple[str, Matrix]] = (),
 ) -> Figure:
-    """A figure of ``matrix`` (len(tgt_words), len(src_words)).
+    """A figure of ``matrix`` (len(tgt_words), len(src_words)), and of every (title, matrix) of
+    ``beside`` (same shape: another reading of the same sentence, e.g. saliency) to its right.
 
     Rows are target tokens (y axis, top to bottom), columns source tokens (x axis, labels on top,
     rotated). The colour scale is fixed to [0, 1] so that figures compare; weights are written in
     the cells of matrices up to MAX_ANNOTATED x MAX_ANNOTATED.
     """
-    weights = as_array(matrix)
+    panels = [(title, as_array(matrix)), *((name, as_array(m)) for name, m in beside)]
     rows, cols = len(tgt_words), len(src_words)
-    if weights.shape != (rows, cols):
-        raise ValueError(f"matrix {weights.shape} does not match {rows} target x {cols} source tokens")
-    fig = Figure(figsize=(min(40.0, 2.5 + 0.45 * cols), min(40.0, 2.0 + 0.4 * rows)), layout="constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(weights, cmap=CMAP, vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
-    ax.xaxis.tick_top()
-    ax.set_xticks(range(cols), labels=src_words, rotation=60, ha="left", rotation_mode="anchor")
-    ax.set_yticks(range(rows), labels=tgt_words)
-    if rows <= MAX_ANNOTATED and cols <= MAX_ANNOTATED:
-        for (t, s), weight in np.ndenumerate(weights):
-            colour = "white" if weight > 0.6 else "black"
-            ax.text(s, t, f"{weight:.2f}", ha="center", va="center", fontsize=8, color=colour)
-    fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
-    if title:
-        ax.set_title(title)
+    for _, weights in panels:
+        if weights.shape != (rows, cols):
+            raise ValueError(f"matrix {weights.shape} does not match {rows} target x {cols} source tokens")
+    width = min(40.0, 2.5 + 0.45 * cols)
+    fig = Figure(figsize=(width * len(panels), min(40.0, 2.0 + 0.4 * rows)), layout="constrained")
+    for ax, (name, weights) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
+        image = ax.imshow(weights, cmap=CMAP, vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
+        ax.xaxis.tick_top()
+        ax.set_xticks(range(cols), labels=src_words, rotation=60, ha="left", rotation_mode="anchor")
+        ax.set_yticks(range(rows), labels=tgt_words)
+        if rows <= MAX_ANNOTATED and cols <= MAX_ANNOTATED:
+            for (t, s), weight in np.ndenumerate(weights):
+                colour = "white" if weight > 0.6 else "black"
+                ax.text(s, t, f"{weight:.2f}", ha="center", va="center", fontsize=8, color=colour)
+        if name:
+            ax.set_title(name)
+    fig.colorbar(image, ax=fig.axes, fraction=0.05, pad=0.02)
     return fig
 
 
@@ -87,13 +94,14 @@ def heatmap(
     tgt_words: Sequence[str],
     path: str | Path,
     title: str | None = None,
+    beside: Sequence[tuple[str, Matrix]] = (),
 ) -> Path:
     """Draw ``heatmap_figure(...)`` to ``path`` (.png or .svg) and return the path."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise NmtError(f"{path}: cannot write a {path.suffix or 'suffix-less'} image; use .png or .svg")
     path.parent.mkdir(parents=True, exist_ok=True)
-    heatmap_figure(matrix, src_words, tgt_words, title).savefig(
+    heatmap_figure(matrix, src_words, tgt_words, title, beside).savefig(
         path, format=FORMATS[path.suffix.lower()], dpi=100
     )
     return path

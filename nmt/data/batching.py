@@ -16,13 +16,16 @@ from nmt.data.vocab import BOS, EOS, PAD
 class Batch:
     """Padded tensors for one batch; masks are True on real tokens.
 
-    src (B, S) ids ending in EOS; tgt_in (B, T) = BOS + target; tgt_out (B, T) = target + EOS.
+    src (B, S) ids ending in EOS; tgt_in (B, T) = BOS + target; tgt_out (B, T) = target + EOS;
+    links (B, T, S), only for supervised attention: the attention target of every step (rows summing
+    to 1, or all 0 where there is no label; ``nmt.data.links``).
     """
 
     src: Tensor
     src_mask: Tensor
     tgt_in: Tensor
     tgt_out: Tensor
+    links: Tensor | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -31,7 +34,8 @@ class Batch:
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(
-            *(t.to(device, non_blocking=True) for t in (self.src, self.src_mask, self.tgt_in, self.tgt_out))
+            *(t.to(device, non_blocking=True) for t in (self.src, self.src_mask, self.tgt_in, self.tgt_out)),
+            None if self.links is None else self.links.to(device, non_blocking=True),
         )
 
 

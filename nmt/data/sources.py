@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import html
 import http.client
 import logging
 import os
@@ -18,7 +19,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import islice, zip_longest
+from itertools import chain, islice, zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,27 @@ def load_split(data: DataConfig, split: str, cache_dir: str | Path) -> list[Pair
 def iter_split(data: DataConfig, split: str, cache_dir: str | Path) -> Iterator[Pair]:
     """The raw (source, target) pairs of ``split``, read as a stream.
 
-    Values are the lines as read, without their line ends; cleaning and normalisation come later.
-    ``hash_part`` keeps one hash-split part of the source, then ``max_pairs`` keeps the first pairs.
+    The training split is ``data.train`` followed by every ``data.extra_train`` source. Values are the
+    lines as read, without their line ends (XML escapes undone with ``unescape``); cleaning and
+    normalisation come later. Per source, ``hash_part`` keeps one hash-split part of the source, then
+    ``max_pairs`` keeps the first pairs. Then ``data.reverse`` swaps the sides and ``data.lowercase``
+    lowercases them (after the hash split: both directions share one split).
     """
-    cfg, where = _split_config(data, split)
-    pairs = _read_pairs(cfg, where, Path(cache_dir))
+    pairs = chain.from_iterable(
+        _iter_source(data, cfg, where, Path(cache_dir)) for cfg, where in _sources(data, split)
+    )
+    if data.reverse:
+        pairs = ((tgt, src) for src, tgt in pairs)
+    if data.lowercase:
+        pairs = ((src.lower(), tgt.lower()) for src, tgt in pairs)
+    return pairs
+
+
+def _iter_source(data: DataConfig, cfg: SplitConfig, where: str, cache_dir: Path) -> Iterator[Pair]:
+    """The pairs of one source of a split (see ``iter_split``)."""
+    pairs = _read_pairs(cfg, where, cache_dir)
+    if cfg.unescape:
+        pairs = ((html.unescape(src), html.unescape(tgt)) for src, tgt in pairs)
     part = cfg.hash_part
     if part is not None:
         if part not in PARTS:
@@ -61,8 +78,11 @@ def iter_split(data: DataConfig, split: str, cache_dir: str | Path) -> Iterator[
 
 def split_files(data: DataConfig, split: str, cache_dir: str | Path) -> list[Path]:
     """The local files that ``split`` is read from (downloaded first when missing): the corpus files
-    of text and tsv splits, the local ``data_files`` of a hub split."""
-    cfg, where = _split_config(data, split)
+    of text and tsv sources, the local ``data_files`` of hub sources."""
+    return [path for cfg, where in _sources(data, split) for path in _source_files(cfg, where, cache_dir)]
+
+
+def _source_files(cfg: SplitConfig, where: str, cache_dir: str | Path) -> list[Path]:
     if cfg.format == "text":
         return [resolve_file(_needed(cfg, side, where), cache_dir) for side in ("src", "tgt")]
     if cfg.format == "tsv":
@@ -72,11 +92,14 @@ def split_files(data: DataConfig, split: str, cache_dir: str | Path) -> list[Pat
     raise NmtError(f"{where}.format is {cfg.format!r}; expected text, tsv or hub")
 
 
-def _split_config(data: DataConfig, split: str) -> tuple[SplitConfig, str]:
-    """The config of ``split`` and its key in the data config."""
+def _sources(data: DataConfig, split: str) -> list[tuple[SplitConfig, str]]:
+    """The configs of the sources of ``split`` and their keys in the data config."""
     if split not in PARTS:
         raise NmtError(f"unknown split {split!r} (expected train, valid or test)")
-    return getattr(data, split), f"data.{split}"
+    if split != "train":
+        return [(getattr(data, split), f"data.{split}")]
+    extra = [(cfg, f"data.extra_train[{i}]") for i, cfg in enumerate(data.extra_train)]
+    return [(data.train, "data.train"), *extra]
 
 
 def hash_part(source: str, split: HashSplitConfig) -> str:

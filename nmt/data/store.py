@@ -7,9 +7,11 @@ Each training corpus is stored in the data cache as memory-mapped Arrow files (`
         report.json        how many pairs were read, kept, and dropped for each reason
         spm-<key>/         sentencepiece model(s) trained on a seeded sample of text/
         ids-<key>/         the pairs as subword ids (columns src_ids, tgt_ids), one folder per vocabulary
+        links-<key>/       eflomal's word links of text/ (``nmt.data.links``), for supervised attention
 
 The text key hashes the sources (each file's resolved path, size and modification time; a hub
-dataset's name, split and files), the split's settings and the cleaning settings: a corpus file that
+dataset's name, split and files), the split's settings (with ``extra_train``, ``lowercase`` and
+``reverse``) and the cleaning settings: a corpus file that
 changes gets a new key and is prepared again. The spm key hashes the sentencepiece settings and the
 seed, the ids key the sentencepiece model file(s). Every entry is built in a temporary folder and
 renamed into place, so readers see a whole entry or none: every DDP rank and every later run with the
@@ -41,6 +43,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.data.batching import Batch, make_batch
 from nmt.data.clean import DROP_REASONS, KEEP, clean_batch
+from nmt.data.links import LINKS_VERSION, AttentionLabels, WordLinks, align_corpus
 from nmt.data.sources import iter_split, split_files
 from nmt.data.vocab import train_vocab, vocab_paths
 from nmt.errors import NmtError
@@ -58,8 +61,9 @@ PAIRS = pa.schema([("src", pa.string()), ("tgt", pa.string())])
 class EncodedCorpus:
     """The training pairs as subword ids, memory-mapped: ``len``, the length arrays and ``batch``."""
 
-    def __init__(self, dataset: datasets.Dataset) -> None:
+    def __init__(self, dataset: datasets.Dataset, labels: AttentionLabels | None = None) -> None:
         self.dataset = dataset.with_format("arrow")
+        self.labels = labels  # attention targets added to every batch (supervised attention)
         self.src_lengths = _lengths(dataset, "src_ids")  # (N,) int32, ids per source sentence
         self.tgt_lengths = _lengths(dataset, "tgt_ids")
 
@@ -69,7 +73,11 @@ class EncodedCorpus:
     def batch(self, indices: Sequence[int] | np.ndarray) -> Batch:
         """The pairs at ``indices`` as one padded Batch (B = len(indices))."""
         rows = self.dataset[np.asarray(indices, dtype=np.int64)]
-        return make_batch(rows.column("src_ids").to_pylist(), rows.column("tgt_ids").to_pylist())
+        src, tgt = rows.column("src_ids").to_pylist(), rows.column("tgt_ids").to_pylist()
+        batch = make_batch(src, tgt)
+        if self.labels is not None:
+            batch.links = self.labels.batch(indices, src, tgt)
+        return batch
 
 
 def _lengths(dataset: datasets.Dataset, column: str) -> np.ndarray:
@@ -97,14 +105,17 @@ def prepare_training_data(cfg: DictConfig, build: bool = True) -> TrainingData:
     """The run's training corpus, prepared into ``cfg.cache_dir`` unless already there.
 
     The vocabulary is the run directory's when it has one (a resumed run), else the cache's (trained
-    there when missing). With ``build=False`` (DDP ranks other than 0) nothing is built: a missing
-    entry is an error.
+    there when missing). With ``trainer.alignment_weight`` > 0 every batch carries attention labels
+    from eflomal's links (``prepare_links``). With ``build=False`` (DDP ranks other than 0) nothing
+    is built: a missing entry is an error.
     """
     text_dir = prepare_text(cfg, build)
     src_model, tgt_model = vocab_paths(cfg.run_dir, cfg.data.spm.joint)
     if not (src_model.is_file() and tgt_model.is_file()):
         src_model, tgt_model = prepare_vocabs(text_dir, cfg.data.spm, cfg.seed, build)
     corpus = prepare_ids(text_dir, (src_model, tgt_model), _num_proc(cfg.data.num_proc), build)
+    if cfg.trainer.alignment_weight > 0:
+        corpus.labels = AttentionLabels(prepare_links(text_dir, build), src_model, tgt_model)
     return TrainingData(corpus, (src_model, tgt_model), read_report(text_dir))
 
 
@@ -117,6 +128,9 @@ def prepare_text(cfg: DictConfig, build: bool = True) -> Path:
     identity = {
         "version": VERSION,
         "split": OmegaConf.to_container(data.train, resolve=True),
+        "extra_train": OmegaConf.to_container(data.extra_train, resolve=True),
+        "lowercase": data.lowercase,
+        "reverse": data.reverse,
         "hash_split": OmegaConf.to_container(data.hash_split, resolve=True),
         "clean": OmegaConf.to_container(data.clean, resolve=True),
         "files": [_file_identity(path) for path in files],
@@ -253,6 +267,20 @@ def _record_batches(dataset: datasets.Dataset) -> Iterator[pa.RecordBatch]:
     for file in dataset.cache_files:
         with pa.OSFile(file["filename"]) as source:
             yield from pa.ipc.open_stream(source)
+
+
+# ----------------------------------------------------------------- word links
+def prepare_links(text_dir: Path, build: bool = True) -> WordLinks:
+    """eflomal's word links of the cleaned pairs in ``text_dir`` (``nmt.data.links``), cached there."""
+    identity = {"version": LINKS_VERSION, "aligner": "eflomal", "symmetrize": "grow-diag-final-and"}
+    entry = text_dir / f"links-{_key(identity)}"
+
+    def build_links(out: Path, work: Path) -> None:
+        text = open_text(text_dir)
+        align_corpus(text["src"], text["tgt"]).save(out / "links.npz")
+
+    _entry(entry, build_links, build, "eflomal word links")
+    return WordLinks.load(entry / "links.npz")
 
 
 # ----------------------------------------------------------------- ids

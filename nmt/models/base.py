@@ -7,7 +7,8 @@ reordering rows for beam search is the same ``index_select`` for every model.
 What a model can show is declared, never probed: ``specials`` (its pad/BOS/EOS ids),
 ``has_attention`` (whether its attention depends on the input), ``attention_grid`` (the (layers,
 heads) of cross-attention maps it has), ``alignment_map``/``select_alignment`` (which of them its
-translations carry) and ``attention_maps`` (all of them under teacher forcing).
+translations carry), ``attention_maps`` (all of them under teacher forcing) and ``source_tap``
+(where its source embeddings can be read and replaced, for gradient saliency).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class EncoderDecoder(nn.Module, ABC):
     pad_id: int
     specials: SpecialIds
     """pad/BOS/EOS ids of the vocabulary the model was built for (what search generates and stops on)."""
+    source_tap: nn.Module
+    """An identity module that the looked-up source embeddings E x (B, S, E) pass through, and nothing
+    else, before any scaling, position or dropout: a forward hook on it can replace them (add noise)
+    and keep them to take gradients with respect to them (``nmt.alignment.saliency``)."""
 
     @abstractmethod
     def forward(

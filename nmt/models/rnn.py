@@ -52,6 +52,7 @@ class RNNEncoderDecoder(EncoderDecoder):
         hid, emb, cell = cfg.hidden_dim, cfg.emb_dim, CELLS[cfg.cell]
         self.dropout = nn.Dropout(cfg.dropout)
         self.src_embed = nn.Embedding(src_vocab, emb, padding_idx=specials.pad)
+        self.source_tap = nn.Identity()
         self.tgt_embed = nn.Embedding(tgt_vocab, emb, padding_idx=specials.pad)
         inner_dropout = cfg.dropout if cfg.enc_layers > 1 else 0.0
         self.encoder = cell(
@@ -88,9 +89,8 @@ class RNNEncoderDecoder(EncoderDecoder):
     def encode(self, src: Tensor, src_mask: Tensor) -> State:
         """src, src_mask (B, S) -> keys/values (B, S, H), mask (B, 1, S) and the summary s_0 (B, H)."""
         lengths = src_mask.sum(1).cpu()
-        packed = pack_padded_sequence(
-            self.dropout(self.src_embed(src)), lengths, batch_first=True, enforce_sorted=False
-        )
+        embedded = self.dropout(self.source_tap(self.src_embed(src)))
+        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
         outputs, final = self.encoder(packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.shape[1])
         final = final[0] if self.is_lstm else final  # (layers * 2, B, H/2)

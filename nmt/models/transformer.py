@@ -189,6 +189,7 @@ class Transformer(EncoderDecoder):
             if cfg.share_embeddings
             else nn.Embedding(src_vocab, cfg.d_model, padding_idx=specials.pad)
         )
+        self.source_tap = nn.Identity()
         self.register_buffer("positions", sinusoidal_positions(cfg.max_len, cfg.d_model), persistent=False)
         self.dropout = nn.Dropout(cfg.dropout)
         self.encoder = nn.ModuleList(EncoderLayer(cfg, activation) for _ in range(cfg.enc_layers))
@@ -215,17 +216,18 @@ class Transformer(EncoderDecoder):
                         module.weight[module.padding_idx].zero_()
 
     # ----------------------------------------------------------------- embeddings
-    def _embed(self, embedding: nn.Embedding, tokens: Tensor, start: int = 0) -> Tensor:
-        """tokens (B, T) at positions start .. start + T - 1 -> dropout(sqrt(D) E x + P): (B, T, D)."""
-        end = start + tokens.shape[1]
+    def _embed(self, embedded: Tensor, start: int = 0) -> Tensor:
+        """Looked-up embeddings E x (B, T, D) at positions start .. start + T - 1 -> dropout(sqrt(D) E x + P)
+        (B, T, D)."""
+        end = start + embedded.shape[1]
         if end > len(self.positions):
             raise ValueError(f"sequence of {end} tokens exceeds model.max_len={len(self.positions)}")
-        return self.dropout(embedding(tokens) * math.sqrt(self.dim) + self.positions[start:end])
+        return self.dropout(embedded * math.sqrt(self.dim) + self.positions[start:end])
 
     # ----------------------------------------------------------------- encoder
     def encode(self, src: Tensor, src_mask: Tensor) -> State:
         """src, src_mask (B, S) -> memory (B, S, D) and the source mask (B, S)."""
-        x, mask = self._embed(self.src_embed, src), src_mask.unsqueeze(1)
+        x, mask = self._embed(self.source_tap(self.src_embed(src))), src_mask.unsqueeze(1)
         for layer in self.encoder:
             x = layer(x, mask)
         return {"memory": self.enc_norm(x), "src_mask": src_mask}
@@ -242,7 +244,7 @@ class Transformer(EncoderDecoder):
         so far, and {layer: cross-attention weights (B, H, T, S)}.
         """
         start = state["pos"]
-        x = self._embed(self.tgt_embed, tgt, start)
+        x = self._embed(self.tgt_embed(tgt), start)
         self_mask, cross_mask = causal_mask(tgt.shape[1], start, tgt.device), state["src_mask"].unsqueeze(1)
         caches, weights = [], {}
         for i, layer in enumerate(self.decoder):

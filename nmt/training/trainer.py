@@ -61,6 +61,7 @@ from nmt.training.cluster import export_submitit_distributed_env
 from nmt.training.lock import run_dir_lock
 from nmt.training.schedule import lr_multiplier
 from nmt.training.signals import StopSignals
+from nmt.training.supervised_attention import alignment_loss
 
 log = logging.getLogger("nmt.train")
 step_log = logging.getLogger("nmt.steps")  # one line per log_every steps, into train.log only
@@ -263,17 +264,22 @@ class Trainer:
 
     def _loss(self, batch: Batch) -> Tensor:
         """The summed label-smoothed cross-entropy of ``batch``'s target tokens, plus the loss terms
-        the model reports of its own (``auxiliary_loss``, e.g. coverage): a scalar."""
+        the model reports of its own (``auxiliary_loss``, e.g. coverage) and the weighted
+        supervised-attention loss when the batch carries attention labels: a scalar."""
+        supervised = batch.links is not None
         with autocast(self.device, self.dtype):
-            logits, _ = self.ddp(batch.src, batch.src_mask, batch.tgt_in)
-        cross_entropy = F.cross_entropy(
+            logits, attention = self.ddp(batch.src, batch.src_mask, batch.tgt_in, attention=supervised)
+        loss = F.cross_entropy(
             logits.float().flatten(0, 1),
             batch.tgt_out.flatten(),
             ignore_index=PAD,
             label_smoothing=self.tc.label_smoothing,
             reduction="sum",
         )
-        return cross_entropy + self.model.auxiliary_loss()
+        loss = loss + self.model.auxiliary_loss()
+        if supervised:
+            loss = loss + self.tc.alignment_weight * alignment_loss(attention, batch.links)
+        return loss
 
     def _skip(self, loss: float) -> None:
         """Drop an update whose loss is not finite; stop after ``trainer.max_bad_steps`` in a row."""
