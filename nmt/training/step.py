@@ -1,0 +1,99 @@
+"""One optimiser update: the unit the training loop runs, and the one ``scripts/bench.py`` times.
+
+``UpdateStep(model, trainer_cfg, device, dtype)(batches, lr)`` runs the forward pass under the
+chosen precision, the label-smoothed loss (``training_loss``, the one place the training objective
+is computed), backward over the micro-batches, gradient clipping and the AdamW step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
+
+from nmt.data.batching import Batch
+from nmt.data.vocab import PAD
+from nmt.models import EncoderDecoder
+from nmt.runtime import Distributed, autocast
+
+
+def build_optimizer(model: EncoderDecoder, tc: Any) -> torch.optim.AdamW:
+    """AdamW with the trainer config's learning rate, betas and weight decay."""
+    return torch.optim.AdamW(
+        model.parameters(),
+        lr=tc.lr,
+        betas=tuple(tc.optimizer_betas),
+        weight_decay=tc.weight_decay,
+    )
+
+
+def training_loss(
+    model: torch.nn.Module, batch: Batch, dtype: torch.dtype | None, label_smoothing: float
+) -> Tensor:
+    """The summed label-smoothed cross-entropy of ``batch``'s target tokens (a scalar, fp32)."""
+    with autocast(batch.src.device, dtype):
+        logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)
+    return F.cross_entropy(
+        logits.float().flatten(0, 1),
+        batch.tgt_out.flatten(),
+        ignore_index=PAD,
+        label_smoothing=label_smoothing,
+        reduction="sum",
+    )
+
+
+class UpdateStep:
+    """The model's optimiser, gradient scaler and precision, and the update they make together."""
+
+    def __init__(
+        self,
+        model: EncoderDecoder,
+        tc: Any,
+        device: torch.device,
+        dtype: torch.dtype | None,
+        ranks: Distributed | None = None,
+    ) -> None:
+        self.model, self.tc, self.device, self.dtype = model, tc, device, dtype
+        self.ranks = ranks or Distributed()
+        self.ddp = DistributedDataParallel(model) if self.ranks.world > 1 else model
+        self.optimizer = build_optimizer(model, tc)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+    def __call__(self, batches: Sequence[Batch], lr: float) -> tuple[float, bool]:
+        """One update at learning rate ``lr`` over ``batches`` (``update_freq`` micro-batches whose
+        gradients add up; under DDP synchronised on the last one only). Returns the summed loss of
+        their target tokens and whether the update was made (not when a loss on any rank is not
+        finite)."""
+        self.model.train()
+        tokens = sum(batch.num_tokens for batch in batches)
+        # DDP averages gradients over ranks: scaling by world / (target tokens of every rank) makes the
+        # update the gradient of the loss summed over all its tokens, however they are split up.
+        scale = self.ranks.world / max(self.ranks.all_reduce_sum(tokens, self.device), 1.0)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = torch.zeros((), device=self.device)
+        for i, batch in enumerate(batches):
+            sync = i == len(batches) - 1 or self.ranks.world == 1
+            with nullcontext() if sync else self.ddp.no_sync():
+                micro_loss = training_loss(
+                    self.ddp, batch.to(self.device), self.dtype, self.tc.label_smoothing
+                )
+                self.scaler.scale(micro_loss * scale).backward()
+            loss += micro_loss.detach()
+        loss_value = loss.item()
+        if self.ranks.agree([not math.isfinite(loss_value)], self.device)[0]:
+            self.optimizer.zero_grad(set_to_none=True)
+            return loss_value, False
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.scaler.unscale_(self.optimizer)
+        if self.tc.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss_value, True
