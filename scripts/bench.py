@@ -24,12 +24,14 @@ for the forward and backward passes. MFU = those FLOP/s over the peak. Prints on
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import statistics
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,7 @@ from nmt.data.vocab import PAD, Vocab
 from nmt.models import build_model
 from nmt.models.transformer import causal_mask, sinusoidal_positions
 from nmt.runtime import autocast
-from nmt.training.step import UpdateStep
+from nmt.training.step import Speedups, UpdateStep
 
 REPO = Path(__file__).resolve().parents[1]
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
@@ -254,8 +256,9 @@ def time_interleaved(
 
 def bench_model(
     name: str, args: argparse.Namespace, data_cfg: list[str], device: torch.device, peaks: dict[str, float]
-) -> list[str]:
-    """Table rows of model ``name``: ours against the reference, per precision."""
+) -> tuple[list[str], list[str]]:
+    """Table rows of model ``name``: ours against the reference, per precision; and ours against
+    ours without each of the ``--ablate`` speed-ups."""
     overrides = [f"model={name}"]
     if args.smoke:
         overrides += SMOKE_MODEL[compose_config(*overrides).model.arch]
@@ -268,16 +271,18 @@ def bench_model(
     batches = [data.corpus.batch(indices).to(device) for indices in order[: args.steps]]
     real_tokens = [b.num_tokens + int(b.src_mask.sum()) for b in batches]
     flops = [training_flops(cfg.model, vocab, b) for b in batches]
-    rows = []
+    rows, ablations = [], []
     for precision, dtype in PRECISIONS.items():
         torch.manual_seed(cfg.seed)
         ours = build_model(cfg.model, vocab, vocab, PAD).to(device)
         reference = reference_model(cfg.model, vocab).to(device)
-        update = UpdateStep(ours, cfg.trainer, device, dtype)
         variants = {
-            "ours": lambda batch, update=update: update([batch], cfg.trainer.lr),
+            "ours": our_step(ours, cfg.trainer, device, dtype, Speedups()),
             "reference": reference_step(reference, cfg.trainer, device, dtype),
         }
+        for speedup in args.ablate:
+            without = replace(Speedups(), **{speedup: False})
+            variants[speedup] = our_step(copy.deepcopy(ours), cfg.trainer, device, dtype, without)
         if args.profile:
             profile(name, precision, variants["ours"], batches[0])
         seconds = time_interleaved(variants, batches, device)
@@ -293,7 +298,20 @@ def bench_model(
             f"| {sum(flops) / sum(real_tokens) / 1e6:.1f} | {flop_rate / 1e9:,.0f} | {peak / 1e9:,.0f} "
             f"| {100 * flop_rate / peak:.1f}% |"
         )
-    return rows
+        ablations += [
+            f"| {device.type} | {name} | {precision} | {speedup} | {speed['ours']:,.0f} "
+            f"| {speed[speedup]:,.0f} | {speed['ours'] / speed[speedup]:.2f}x |"
+            for speedup in args.ablate
+        ]
+    return rows, ablations
+
+
+def our_step(
+    model: nn.Module, tc: Any, device: torch.device, dtype: torch.dtype | None, speedups: Speedups
+) -> Callable[[Batch], Any]:
+    """The trainer's update (``UpdateStep``) on one batch at the configured learning rate."""
+    update = UpdateStep(model, tc, device, dtype, speedups=speedups)
+    return lambda batch: update([batch], tc.lr)
 
 
 def model_size(model: nn.Module) -> str:
@@ -325,6 +343,13 @@ def main() -> None:
     parser.add_argument("--matmul", type=int, default=2048, help="size of the square peak matmul")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--profile", action="store_true", help="print torch.profiler's operator table")
+    parser.add_argument(
+        "--ablate",
+        nargs="*",
+        default=[],
+        choices=[field.name for field in fields(Speedups)],
+        help="also time ours without these speed-ups (interleaved with the rest)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny models, data and batches: seconds")
     args = parser.parse_args()
     if args.smoke:
@@ -346,10 +371,16 @@ def main() -> None:
             "| matmul peak GFLOP/s | MFU |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+        ablations = []
         for name in args.models:
-            for row in bench_model(name, args, data_cfg, device, peaks):
-                print(row, flush=True)
+            rows, more = bench_model(name, args, data_cfg, device, peaks)
+            print("\n".join(rows), flush=True)
+            ablations += more
         print(f"\n(peak: the best of 5 {args.matmul}^3 matrix products per precision, in this run)")
+        if ablations:
+            print("\n| device | model | precision | speed-up | with, tokens/s | without, tokens/s | gain |")
+            print("|---|---|---|---|---|---|---|")
+            print("\n".join(ablations))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ from nmt.rundir import check_same_run, save_checkpoint
 from nmt.runtime import (
     Distributed,
     autocast,
-    autocast_dtype,
     init_distributed,
     resolve_device,
     seed_everything,
@@ -56,6 +55,7 @@ from nmt.training.checkpoint import (
 )
 from nmt.training.cluster import export_submitit_distributed_env
 from nmt.training.lock import run_dir_lock
+from nmt.training.precision import PROBE_BATCHES, training_precision
 from nmt.training.schedule import lr_multiplier
 from nmt.training.signals import StopSignals
 from nmt.training.step import UpdateStep
@@ -152,8 +152,9 @@ class Trainer:
             rank=ranks.rank,
             world=ranks.world,
         )
-        self.dtype = autocast_dtype(self.tc.precision, device, model.prefers_bf16_on_cpu)
-        log.info("precision: %s", describe_precision(self.tc.precision, device, self.dtype, model))
+        first = [train_data.batch(indices).to(device) for indices in self.batches.batches()[:PROBE_BATCHES]]
+        self.dtype, precision = training_precision(cfg, model, first, device, ranks)
+        log.info("precision: %s", precision)
         self.update = UpdateStep(model, self.tc, device, self.dtype, ranks)
         self.optimizer, self.scaler = self.update.optimizer, self.update.scaler
         self.lr_multiplier = lr_multiplier(self.tc)
@@ -423,26 +424,6 @@ class Window:
             self.tokens + tokens,
             self.all_tokens + all_tokens,
         )
-
-
-def describe_precision(
-    precision: str, device: torch.device, dtype: torch.dtype | None, model: EncoderDecoder
-) -> str:
-    """What ``trainer.precision`` became, and why (for the log)."""
-    chosen = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16 with loss scaling"}[dtype]
-    if precision != "auto":
-        return f"{chosen} (trainer.precision={precision})"
-    if device.type == "cuda":
-        why = "the GPU supports bf16" if dtype == torch.bfloat16 else "the GPU has no bf16"
-    elif device.type != "cpu":
-        why = f"no autocast on {device.type}"
-    elif not model.prefers_bf16_on_cpu:
-        why = "bf16 does not speed this model up on a CPU"
-    elif dtype is None:
-        why = "this CPU has no native bf16 (AVX512-BF16 or AMX): emulated bf16 is slower than fp32"
-    else:
-        why = "this CPU computes bf16 natively"
-    return f"auto -> {chosen} ({why})"
 
 
 def _log_to_file(path: Path) -> None:
