@@ -24,37 +24,46 @@ from nmt.training import precision
 from nmt.training.step import Speedups, UpdateStep
 
 sys.path.insert(0, str(REPO / "scripts"))
-from bench import training_flops  # noqa: E402
+from bench import training_flops
 
 SPEEDUPS = [field.name for field in fields(Speedups)]
 
 
 def _batches(real_pairs, size: int = 50):
-    vocab, src, tgt = real_pairs
+    _, src, tgt = real_pairs
     return [make_batch(src[i : i + size], tgt[i : i + size]) for i in range(0, 200, size)]
 
 
-def _train(name: str, real_pairs, speedups: Speedups, dtype: torch.dtype | None, steps: int = 6):
-    """Losses of ``steps`` updates of a tiny model (dropout on), and its parameters afterwards."""
+@pytest.fixture(scope="module")
+def tiny_trainer():
+    return compose("trainer=tiny").trainer  # lr 3e-3, label smoothing 0.1, clipping at 1
+
+
+def _train(name: str, real_pairs, tc, speedups: Speedups, steps: int = 5):
+    """Losses of ``steps`` fp32 updates of a tiny model (dropout on), and its parameters afterwards."""
     torch.manual_seed(0)
     vocab = real_pairs[0]
     model = build_model(tiny_model_config(name), len(vocab), len(vocab), PAD)
-    update = UpdateStep(model, compose("trainer=tiny").trainer, torch.device("cpu"), dtype, speedups=speedups)
+    update = UpdateStep(model, tc, torch.device("cpu"), None, speedups=speedups)
     batches = _batches(real_pairs)
-    losses = [update([batches[i % len(batches)]], 3e-3)[0] for i in range(steps)]
+    losses = [update([batches[i % len(batches)]], tc.lr)[0] for i in range(steps)]
     return losses, torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
 @pytest.mark.parametrize("speedup", SPEEDUPS)
 @pytest.mark.parametrize("name", ["transformer", "rnn_bahdanau"])
-def test_each_speedup_keeps_the_losses_and_parameters_of_the_plain_update(name, speedup, real_pairs) -> None:
-    """Six updates with and without the speed-up (fp32, the same seed and batches): every loss within
-    1e-4 relative, every parameter within 1e-4."""
-    fast_losses, fast_params = _train(name, real_pairs, Speedups(), None)
-    plain_losses, plain_params = _train(name, real_pairs, replace(Speedups(), **{speedup: False}), None)
+def test_each_speedup_keeps_the_losses_and_parameters_of_the_plain_update(
+    name: str, speedup: str, real_pairs, tiny_trainer
+) -> None:
+    """Five updates with and without the speed-up (the same seed and batches): every loss within 1e-4
+    relative; every parameter within a third of one learning-rate step (Adam divides by the root of
+    the squared gradients, so rounding differences in near-zero gradients move a weight by up to lr)."""
+    fast_losses, fast_params = _train(name, real_pairs, tiny_trainer, Speedups())
+    without = replace(Speedups(), **{speedup: False})
+    plain_losses, plain_params = _train(name, real_pairs, tiny_trainer, without)
     assert fast_losses == pytest.approx(plain_losses, rel=1e-4)
-    assert fast_losses[-1] < fast_losses[0]  # and it learns
-    torch.testing.assert_close(fast_params, plain_params, rtol=0, atol=1e-4)
+    assert fast_losses[4] < fast_losses[0]  # and it learns: the first batch again, after 4 updates
+    torch.testing.assert_close(fast_params, plain_params, rtol=0, atol=tiny_trainer.lr / 3)
 
 
 @pytest.mark.parametrize("name", ["transformer", "rnn_bahdanau", "rnn_luong_general"])
@@ -73,7 +82,9 @@ def test_the_benchmark_counts_the_flops_torch_counts(name: str) -> None:
     assert counted == pytest.approx(counter.get_total_flops(), rel=0 if cfg.arch == "transformer" else 0.01)
 
 
-def test_the_probe_times_both_precisions_and_leaves_the_model_and_random_streams_alone(real_pairs) -> None:
+def test_the_probe_times_both_precisions_and_leaves_the_model_and_random_streams_alone(
+    real_pairs, tiny_trainer
+) -> None:
     torch.manual_seed(0)
     vocab = real_pairs[0]
     model = build_model(tiny_model_config("transformer"), len(vocab), len(vocab), PAD)

@@ -4,9 +4,10 @@
 pays depends on the CPU and on the model, so it is measured, never assumed: on a CPU that computes
 bf16 natively (AVX512-BF16 or AMX) a short probe times a few training updates of the model in fp32
 and in bf16, alternating, on the run's own first batches, and bf16 is taken when it is at least
-``MARGIN`` faster. The result is cached per CPU, torch version, thread count, model config and batch
-size in ``<cache_dir>/precision_probe.json``, so later runs of the same shape start at once. A CPU
-without native bf16 emulates it (half the fp32 speed in ``make bench``): fp32 without probing.
+``MARGIN`` faster (under torchrun rank 0 measures, every rank follows). The result is cached per
+CPU, torch version, thread count, model config and batch size in
+``<cache_dir>/precision_probe.json``, so later runs of the same shape start at once. A CPU without
+native bf16 emulates it (half the fp32 speed in ``make bench``): fp32 without probing.
 """
 
 from __future__ import annotations
@@ -64,8 +65,11 @@ def training_precision(
     if not cpu_has_native_bf16():
         why = "this CPU has no native bf16 (AVX512-BF16 or AMX): emulated bf16 is slower than fp32"
         return None, f"auto -> fp32 ({why})"
+    if not ranks.is_main:  # rank 0 measures, every rank follows it
+        dtype = torch.bfloat16 if ranks.agree([False], device)[0] else None
+        return dtype, f"auto -> {NAMES[dtype]} (rank 0's probe)"
     speeds, cached = probe_cached(cfg, model, batches, device)
-    faster = ranks.agree([speeds["bf16"] >= MARGIN * speeds["fp32"]], device)[0]  # one choice for all ranks
+    faster = ranks.agree([speeds["bf16"] >= MARGIN * speeds["fp32"]], device)[0]
     dtype = torch.bfloat16 if faster else None
     measured = f"probe{' (cached)' if cached else ''}: bf16 {speeds['bf16'] / speeds['fp32']:.2f}x fp32"
     return dtype, f"auto -> {NAMES[dtype]} ({measured}, {speeds['fp32']:,.0f} tokens/s in fp32)"
