@@ -337,10 +337,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models", nargs="*", default=["transformer", "rnn_bahdanau"])
+    parser.add_argument(
+        "--models", nargs="*", help="default: transformer rnn_bahdanau (on a GPU also transformer_base)"
+    )
     parser.add_argument("--steps", type=int, default=6, help="timed steps per model, precision and variant")
-    parser.add_argument("--batch-tokens", type=int, default=8192, help="source + target tokens per batch")
-    parser.add_argument("--matmul", type=int, default=2048, help="size of the square peak matmul")
+    parser.add_argument("--batch-tokens", type=int, help="source + target tokens a batch (8,192; GPU 25,000)")
+    parser.add_argument("--matmul", type=int, help="size of the square peak matmul (2048; GPU 8192)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--profile", action="store_true", help="print torch.profiler's operator table")
     parser.add_argument(
@@ -352,13 +354,17 @@ def main() -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="tiny models, data and batches: seconds")
     args = parser.parse_args()
+    gpu = args.device.startswith("cuda")
+    args.models = args.models or ["transformer_base"] * gpu + ["transformer", "rnn_bahdanau"]
+    args.batch_tokens = args.batch_tokens or (25_000 if gpu else 8192)
+    args.matmul = args.matmul or (8192 if gpu else 2048)
     if args.smoke:
         args.steps, args.batch_tokens, args.matmul = 2, min(args.batch_tokens, 600), min(args.matmul, 256)
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        data_cfg = [f"run_dir={tmp}", f"data.train.max_pairs={2000 if args.smoke else 20000}"]
+        data_cfg = [f"run_dir={tmp}", f"data.train.max_pairs={500 if args.smoke else 20000}"]
         if args.smoke:
-            data_cfg.append("data.spm.vocab_size=500")
+            data_cfg.append("data.spm.vocab_size=400")
         peaks = {
             precision: matmul_peak(args.matmul, dtype or torch.float32, device)
             for precision, dtype in PRECISIONS.items()
