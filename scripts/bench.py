@@ -359,7 +359,7 @@ def main() -> None:
     args.batch_tokens = args.batch_tokens or (25_000 if gpu else 8192)
     args.matmul = args.matmul or (8192 if gpu else 2048)
     if args.smoke:
-        args.steps, args.batch_tokens, args.matmul = 2, min(args.batch_tokens, 600), min(args.matmul, 256)
+        args.steps, args.batch_tokens, args.matmul = 1, min(args.batch_tokens, 600), min(args.matmul, 256)
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         data_cfg = [f"run_dir={tmp}", f"data.train.max_pairs={500 if args.smoke else 20000}"]
