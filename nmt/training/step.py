@@ -29,7 +29,7 @@ from nmt.runtime import Distributed, autocast
 
 @dataclass(frozen=True)
 class Speedups:
-    """The optimisations of the update, all on by default (README, "Speed")."""
+    """The optimisations of the update, all on by default (README, "Speed of the training step")."""
 
     fused_optimizer: bool = True
     """AdamW's fused kernel (one pass over all parameters) instead of one small op per parameter."""
