@@ -164,7 +164,7 @@ class TrainerConfig:
     weight_decay: float = 0.0
     clip_norm: float = 1.0  # 0: no clipping
     label_smoothing: float = 0.1
-    precision: str = "auto"  # auto (bf16 where supported) | fp32 | bf16 | fp16 (CUDA)
+    precision: str = "auto"  # auto (bf16 where measured faster) | fp32 | bf16 | fp16 (CUDA)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int | None = None  # torch intra-op threads on the CPU (None: torch's default)
     log_every: int = 50

@@ -87,6 +87,14 @@ class Distributed:
         if self.world > 1:
             dist.barrier()
 
+    def agree(self, flags: list[bool], device: torch.device) -> list[bool]:
+        """Each flag, true on every rank when it is true on any (one all-reduce)."""
+        if self.world == 1:
+            return list(flags)
+        tensor = torch.tensor(flags, dtype=torch.float32, device=device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return [bool(flag) for flag in tensor.tolist()]
+
     def all_reduce_sum(self, value: float, device: torch.device) -> float:
         if self.world == 1:
             return value

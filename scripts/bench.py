@@ -1,32 +1,62 @@
-"""Speed benchmark: training tokens/s per model and precision (decoding: scripts/bench_decode.py).
+"""Training speed: the trainer's own update step against plain PyTorch, and against the machine's peak.
 
-    python scripts/bench.py --train-models rnn_bahdanau transformer --steps 5
+    python scripts/bench.py                       # the table (a few minutes on 2 CPU cores)
+    python scripts/bench.py --profile             # and torch.profiler's operators per step
+    python scripts/bench.py --smoke               # tiny models and batches: seconds (CI)
 
-Training is timed on real Multi30k en-de batches (randomly initialised models, default sizes).
-Prints a Markdown table.
+For each model and precision (fp32, bf16 autocast) on real Multi30k en-de batches, randomly
+initialised at the default sizes:
+
+- **ours**: ``nmt.training.step.UpdateStep``, the update ``nmt train`` runs (label smoothing,
+  clipping, AdamW, the precision handling);
+- **reference**: a plain PyTorch model of identical size (``torch.nn.Transformer``; for the RNN a
+  GRU encoder-decoder with additive attention written out below), trained with the same loss,
+  clipping and ``torch.optim.AdamW`` at its defaults;
+- **peak**: a square matrix product (``--matmul``) in the same precision, measured in the same run.
+
+Steps alternate between ours and the reference (after a warm-up pass over the same batches), so a
+busy machine slows both alike. tokens/s counts real source and target tokens (padding excluded).
+Model FLOPs per batch are counted from the model's dimensions (``training_flops``): 2 FLOPs per
+multiply-add of every matrix product on real tokens, attention scores and context included, times 3
+for the forward and backward passes. MFU = those FLOP/s over the peak. Prints one Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import math
 import statistics
 import tempfile
 import time
+import warnings
+from collections.abc import Callable
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.config import register_configs
 from nmt.data.batching import Batch, TokenBatches
 from nmt.data.store import prepare_training_data
 from nmt.data.vocab import PAD, Vocab
 from nmt.models import build_model
+from nmt.models.transformer import causal_mask, sinusoidal_positions
 from nmt.runtime import autocast
+from nmt.training.step import Speedups, UpdateStep
 
 REPO = Path(__file__).resolve().parents[1]
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+SMOKE_MODEL = {  # the tests' tiny sizes
+    "rnn": ["model.emb_dim=16", "model.hidden_dim=32", "model.attn_dim=16"],
+    "transformer": ["model.d_model=32", "model.heads=2", "model.ffn_dim=64"],
+}
 
 
 def compose_config(*overrides: str) -> DictConfig:
@@ -36,58 +66,327 @@ def compose_config(*overrides: str) -> DictConfig:
         return compose("config", overrides=["data=multi30k_en_de", *overrides])
 
 
-def train_step(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, dtype: torch.dtype | None
-) -> float:
-    """One full training step; returns its duration in seconds."""
-    start = time.perf_counter()
-    with autocast(torch.device("cpu"), dtype):
-        logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)
-    loss = F.cross_entropy(logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return time.perf_counter() - start
+# --------------------------------------------------------------------------- plain references
+class ReferenceTransformer(nn.Module):
+    """``torch.nn.Transformer`` with the shape of ours: one shared embedding scaled by sqrt(D) plus
+    sinusoidal positions, the output projection tied to it."""
+
+    def __init__(self, cfg: Any, vocab: int) -> None:
+        super().__init__()
+        self.dim = cfg.d_model
+        self.embed = nn.Embedding(vocab, cfg.d_model, padding_idx=PAD)
+        nn.init.normal_(self.embed.weight, std=cfg.d_model**-0.5)
+        self.register_buffer("positions", sinusoidal_positions(cfg.max_len, cfg.d_model), persistent=False)
+        self.dropout = nn.Dropout(cfg.dropout)
+        warnings.filterwarnings("ignore", "enable_nested_tensor")  # pre-norm layers cannot use it anyway
+        self.core = nn.Transformer(
+            cfg.d_model,
+            cfg.heads,
+            cfg.enc_layers,
+            cfg.dec_layers,
+            cfg.ffn_dim,
+            cfg.dropout,
+            activation=cfg.activation,
+            batch_first=True,
+            norm_first=cfg.pre_norm,
+        )
+        self.out = nn.Linear(cfg.d_model, vocab, bias=False)
+        self.out.weight = self.embed.weight
+
+    def _embed(self, tokens: Tensor) -> Tensor:
+        return self.dropout(self.embed(tokens) * math.sqrt(self.dim) + self.positions[: tokens.shape[1]])
+
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        """src, src_mask, tgt_in (B, S|T) -> logits (B, T, V)."""
+        causal = ~causal_mask(tgt_in.shape[1], 0, tgt_in.device)[0]  # True where attention is not allowed
+        hidden = self.core(
+            self._embed(src),
+            self._embed(tgt_in),
+            tgt_mask=causal,
+            src_key_padding_mask=~src_mask,
+            memory_key_padding_mask=~src_mask,
+            tgt_is_causal=True,
+        )
+        return self.out(hidden)
 
 
-def bench_training(models: list[str], steps: int, batch_tokens: int, tmp: Path) -> list[str]:
-    """Median tokens/s (source + target, padding excluded) of full training steps, after a warm-up
-    pass over the same batches."""
-    data = prepare_training_data(compose_config("data.train.max_pairs=20000", f"run_dir={tmp}"))
-    vocab = Vocab(data.vocab_models[0])
-    batches = TokenBatches(data.corpus.src_lengths, data.corpus.tgt_lengths, batch_tokens, seed=0).batches()
-    rows = []
-    for name in models:
-        cfg = compose_config(f"model={name}").model
-        for dtype in (None, torch.bfloat16):
-            torch.manual_seed(0)
-            model = build_model(cfg, len(vocab), len(vocab), PAD).train()
-            optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-            timed = [data.corpus.batch(indices) for indices in batches[:steps]]
-            for batch in timed:  # warm-up: oneDNN prepares kernels once per shape, as training soon has
-                train_step(model, optimizer, batch, dtype)
-            speeds = [
-                (batch.num_tokens + int(batch.src_mask.sum())) / train_step(model, optimizer, batch, dtype)
-                for batch in timed
-            ]
-            precision = "bf16" if dtype else "fp32"
-            rows.append(f"| train | {name} | {precision} | {statistics.median(speeds):,.0f} tokens/s |")
-    return rows
+class ReferenceRNN(nn.Module):
+    """A Bahdanau encoder-decoder written plainly, the size of ours: bidirectional GRU encoder,
+    GRU-cell decoder fed [E y_{i-1}; c_i], additive attention from s_{i-1}, deep output, tied readout."""
+
+    def __init__(self, cfg: Any, vocab: int) -> None:
+        super().__init__()
+        emb, hid, attn = cfg.emb_dim, cfg.hidden_dim, cfg.attn_dim
+        self.src_embed = nn.Embedding(vocab, emb, padding_idx=PAD)
+        self.tgt_embed = nn.Embedding(vocab, emb, padding_idx=PAD)
+        self.encoder = nn.GRU(emb, hid // 2, batch_first=True, bidirectional=True)
+        self.bridge = nn.Linear(hid, hid)
+        self.query, self.key = nn.Linear(hid, attn, bias=False), nn.Linear(hid, attn)
+        self.energy = nn.Linear(attn, 1, bias=False)
+        self.cell = nn.GRUCell(emb + hid, hid)
+        self.combine = nn.Linear(2 * hid + emb, hid)
+        self.readout = nn.Linear(hid, emb, bias=False)
+        self.out = nn.Linear(emb, vocab)
+        self.out.weight = self.tgt_embed.weight
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
+        """src, src_mask, tgt_in (B, S|T) -> logits (B, T, V)."""
+        lengths = src_mask.sum(1).cpu()
+        packed = pack_padded_sequence(
+            self.dropout(self.src_embed(src)), lengths, batch_first=True, enforce_sorted=False
+        )
+        packed_states, final = self.encoder(packed)
+        states, _ = pad_packed_sequence(packed_states, batch_first=True, total_length=src.shape[1])
+        state = torch.tanh(self.bridge(torch.cat([final[0], final[1]], -1)))
+        keys, outputs = self.key(states), []
+        for embedded in self.dropout(self.tgt_embed(tgt_in)).unbind(1):
+            scores = self.energy(torch.tanh(self.query(state).unsqueeze(1) + keys)).squeeze(-1)
+            weights = scores.float().masked_fill(~src_mask, float("-inf")).softmax(-1)
+            context = torch.bmm(weights.to(states.dtype).unsqueeze(1), states).squeeze(1)
+            state = self.cell(torch.cat([embedded, context], -1), state)
+            outputs.append(torch.tanh(self.combine(torch.cat([state, context, embedded], -1))))
+        return self.out(self.readout(self.dropout(torch.stack(outputs, 1))))
+
+
+def reference_model(cfg: Any, vocab: int) -> nn.Module:
+    return ReferenceTransformer(cfg, vocab) if cfg.arch == "transformer" else ReferenceRNN(cfg, vocab)
+
+
+def reference_step(model: nn.Module, tc: Any, device: torch.device, dtype: torch.dtype | None) -> Callable:
+    """The plain training step: autocast forward, fp32 label-smoothed loss, backward, clip, AdamW."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, betas=tuple(tc.optimizer_betas))
+
+    def step(batch: Batch) -> None:
+        model.train()
+        with autocast(device, dtype):
+            logits = model(batch.src, batch.src_mask, batch.tgt_in)
+        loss = F.cross_entropy(
+            logits.float().flatten(0, 1),
+            batch.tgt_out.flatten(),
+            ignore_index=PAD,
+            label_smoothing=tc.label_smoothing,
+            reduction="sum",
+        )
+        optimizer.zero_grad(set_to_none=True)
+        (loss / batch.num_tokens).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), tc.clip_norm)
+        optimizer.step()
+
+    return step
+
+
+# --------------------------------------------------------------------------- FLOPs and peak
+def training_flops(cfg: Any, vocab: int, batch: Batch) -> float:
+    """Model FLOPs of one training step on ``batch``'s real tokens: 3 x (forward), the forward being
+    2 x the multiply-adds of every matrix product (embedding lookups are free; attention over all S
+    keys of the sentence, causal ones included, as the kernels compute them)."""
+    src = batch.src_mask.sum(1).double()
+    tgt = (batch.tgt_out != PAD).sum(1).double()
+    if cfg.arch == "transformer":
+        d, f, enc, dec = cfg.d_model, cfg.ffn_dim, cfg.enc_layers, cfg.dec_layers
+        macs = (
+            src * enc * (4 * d * d + 2 * d * f)  # encoder projections and feed-forward
+            + src * dec * 2 * d * d  # cross-attention keys and values
+            + tgt * dec * (6 * d * d + 2 * d * f)  # decoder self q/k/v/o, cross q/o, feed-forward
+            + tgt * d * vocab  # output projection
+            + enc * src * src * 2 * d  # encoder scores and context
+            + dec * (tgt * tgt + tgt * src) * 2 * d  # decoder self- and cross-attention
+        )
+    else:
+        gates = {"gru": 3, "lstm": 4}[cfg.cell]
+        emb, hid, attn = cfg.emb_dim, cfg.hidden_dim, cfg.attn_dim
+        half = hid // 2
+
+        def rnn(inputs: int, size: int, layers: int) -> int:
+            """Multiply-adds per token and direction of a stack of RNN layers (the upper ones read hid)."""
+            return gates * size * (inputs + size + (layers - 1) * (hid + size))
+
+        scored = {"additive": attn, "concat": attn, "dot": hid, "scaled_dot": hid, "general": hid, "none": 0}
+        keyed = {"additive": hid * attn, "concat": hid * attn, "general": hid * hid}.get(cfg.attention, 0)
+        queried = {"additive": hid * attn, "concat": hid * attn}.get(cfg.attention, 0)
+        combine = (2 * hid + emb) * hid if cfg.decoder == "bahdanau" else 2 * hid * hid
+        readout = hid * emb + emb * vocab if cfg.tie_embeddings else hid * vocab
+        macs = (
+            src * (2 * rnn(emb, half, cfg.enc_layers) + keyed)
+            + hid * hid  # the bridge, once per sentence
+            + tgt * (rnn(emb + hid, hid, cfg.dec_layers) + queried + combine + readout)
+            + tgt * src * (scored[cfg.attention] + hid)  # scores and context
+        )
+    return float(6 * macs.sum())
+
+
+def matmul_peak(size: int, dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
+    """FLOP/s of the best of ``repeats`` (size x size) @ (size x size) products, after one warm-up."""
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
+    best = math.inf
+    for _ in range(repeats + 1):
+        synchronize(device)
+        start = time.perf_counter()
+        a @ b
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --------------------------------------------------------------------------- timing
+def time_interleaved(
+    variants: dict[str, Callable[[Batch], Any]], batches: list[Batch], device: torch.device
+) -> dict[str, list[float]]:
+    """Seconds per batch of each variant: one warm-up pass over the batches, then every batch run by
+    each variant in turn."""
+    for batch in batches:
+        for run in variants.values():
+            run(batch)
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    for batch in batches:
+        for name, run in variants.items():
+            synchronize(device)
+            start = time.perf_counter()
+            run(batch)
+            synchronize(device)
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
+def bench_model(
+    name: str, args: argparse.Namespace, data_cfg: list[str], device: torch.device, peaks: dict[str, float]
+) -> tuple[list[str], list[str]]:
+    """Table rows of model ``name``: ours against the reference, per precision; and ours against
+    ours without each of the ``--ablate`` speed-ups."""
+    overrides = [f"model={name}"]
+    if args.smoke:
+        overrides += SMOKE_MODEL[compose_config(*overrides).model.arch]
+    cfg = compose_config(*data_cfg, *overrides)
+    data = prepare_training_data(cfg)
+    vocab = len(Vocab(data.vocab_models[1]))
+    order = TokenBatches(
+        data.corpus.src_lengths, data.corpus.tgt_lengths, args.batch_tokens, seed=0
+    ).batches()
+    batches = [data.corpus.batch(indices).to(device) for indices in order[: args.steps]]
+    real_tokens = [b.num_tokens + int(b.src_mask.sum()) for b in batches]
+    flops = [training_flops(cfg.model, vocab, b) for b in batches]
+    rows, ablations = [], []
+    for precision, dtype in PRECISIONS.items():
+        torch.manual_seed(cfg.seed)
+        ours = build_model(cfg.model, vocab, vocab, PAD).to(device)
+        reference = reference_model(cfg.model, vocab).to(device)
+        variants = {
+            "ours": our_step(ours, cfg.trainer, device, dtype, Speedups()),
+            "reference": reference_step(reference, cfg.trainer, device, dtype),
+        }
+        for speedup in args.ablate:
+            without = replace(Speedups(), **{speedup: False})
+            variants[speedup] = our_step(copy.deepcopy(ours), cfg.trainer, device, dtype, without)
+        if args.profile:
+            profile(name, precision, variants["ours"], batches[0])
+        seconds = time_interleaved(variants, batches, device)
+        speed = {
+            k: statistics.median(t / s for t, s in zip(real_tokens, v, strict=True))
+            for k, v in seconds.items()
+        }
+        flop_rate = statistics.median(f / s for f, s in zip(flops, seconds["ours"], strict=True))
+        peak = peaks[precision]
+        rows.append(
+            f"| {device.type} | {name} | {model_size(ours)} / {model_size(reference)} | {precision} "
+            f"| {speed['ours']:,.0f} | {speed['reference']:,.0f} | {speed['ours'] / speed['reference']:.2f}x "
+            f"| {sum(flops) / sum(real_tokens) / 1e6:.1f} | {flop_rate / 1e9:,.0f} | {peak / 1e9:,.0f} "
+            f"| {100 * flop_rate / peak:.1f}% |"
+        )
+        ablations += [
+            f"| {device.type} | {name} | {precision} | {speedup} | {speed['ours']:,.0f} "
+            f"| {speed[speedup]:,.0f} | {speed['ours'] / speed[speedup]:.2f}x |"
+            for speedup in args.ablate
+        ]
+    return rows, ablations
+
+
+def our_step(
+    model: nn.Module, tc: Any, device: torch.device, dtype: torch.dtype | None, speedups: Speedups
+) -> Callable[[Batch], Any]:
+    """The trainer's update (``UpdateStep``) on one batch at the configured learning rate."""
+    update = UpdateStep(model, tc, device, dtype, speedups=speedups)
+    return lambda batch: update([batch], tc.lr)
+
+
+def model_size(model: nn.Module) -> str:
+    count = sum(p.numel() for p in model.parameters())
+    return f"{count / 1e6:.1f}M" if count >= 1e5 else f"{count / 1e3:.0f}k"
+
+
+def profile(name: str, precision: str, step: Callable[[Batch], Any], batch: Batch) -> None:
+    """torch.profiler's operators of two steps (after one warm-up), by their own CPU time."""
+    step(batch)
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if batch.src.is_cuda:
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(2):
+            step(batch)
+    sort = "self_cuda_time_total" if batch.src.is_cuda else "self_cpu_time_total"
+    print(f"\n### {name}, {precision}: operators of 2 steps\n")
+    print(prof.key_averages().table(sort_by=sort, row_limit=15), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--train-models", nargs="*", default=["rnn_bahdanau", "transformer"])
-    parser.add_argument("--steps", type=int, default=5, help="timed training steps per model and precision")
-    parser.add_argument("--batch-tokens", type=int, default=8192)
+    parser.add_argument(
+        "--models", nargs="*", help="default: transformer rnn_bahdanau (on a GPU also transformer_base)"
+    )
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per model, precision and variant")
+    parser.add_argument("--batch-tokens", type=int, help="source + target tokens a batch (8,192; GPU 25,000)")
+    parser.add_argument("--matmul", type=int, help="size of the square peak matmul (2048; GPU 8192)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--profile", action="store_true", help="print torch.profiler's operator table")
+    parser.add_argument(
+        "--ablate",
+        nargs="*",
+        default=[],
+        choices=[field.name for field in fields(Speedups)],
+        help="also time ours without these speed-ups (interleaved with the rest)",
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny models, data and batches: seconds")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU\n")
-    print("| what | model | setting | speed |\n|---|---|---|---|")
+    gpu = args.device.startswith("cuda")
+    args.models = args.models or ["transformer_base"] * gpu + ["transformer", "rnn_bahdanau"]
+    args.batch_tokens = args.batch_tokens or (25_000 if gpu else 8192)
+    args.matmul = args.matmul or (8192 if gpu else 2048)
+    if args.smoke:
+        args.steps, args.batch_tokens, args.matmul = 1, min(args.batch_tokens, 600), min(args.matmul, 256)
+    device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        for row in bench_training(args.train_models, args.steps, args.batch_tokens, Path(tmp)):
-            print(row, flush=True)
+        data_cfg = [f"run_dir={tmp}", f"data.train.max_pairs={500 if args.smoke else 20000}"]
+        if args.smoke:
+            data_cfg.append("data.spm.vocab_size=400")
+        peaks = {
+            precision: matmul_peak(args.matmul, dtype or torch.float32, device)
+            for precision, dtype in PRECISIONS.items()
+        }
+        setting = f"{torch.get_num_threads()} threads, {device.type}, {args.batch_tokens:,} tokens a batch"
+        print(f"torch {torch.__version__}, {setting}")
+        print(
+            "\n| device | model | parameters (ours / reference) | precision | ours tokens/s "
+            "| reference tokens/s | ours / reference | MFLOP per token | ours GFLOP/s "
+            "| matmul peak GFLOP/s | MFU |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+        ablations = []
+        for name in args.models:
+            rows, more = bench_model(name, args, data_cfg, device, peaks)
+            print("\n".join(rows), flush=True)
+            ablations += more
+        print(f"\n(peak: the best of 5 {args.matmul}^3 matrix products per precision, in this run)")
+        if ablations:
+            print("\n| device | model | precision | speed-up | with, tokens/s | without, tokens/s | gain |")
+            print("|---|---|---|---|---|---|---|")
+            print("\n".join(ablations))
 
 
 if __name__ == "__main__":

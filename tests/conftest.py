@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import os
 import tempfile
 from pathlib import Path
@@ -60,3 +61,20 @@ def tiny_model_config(name: str):
     callers must not change it)."""
     arch = compose(f"model={name}").model.arch
     return compose(f"model={name}", *TINY_MODEL[arch]).model
+
+
+@pytest.fixture(scope="module")
+def real_pairs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """200 real Multi30k en-de pairs encoded with a real sentencepiece model trained on them."""
+    from nmt.config import SubwordConfig
+    from nmt.data.vocab import Vocab, train_vocab
+
+    with (
+        gzip.open(data_dir / "multi30k/train.en.gz", "rt") as en,
+        gzip.open(data_dir / "multi30k/train.de.gz", "rt") as de,
+    ):
+        pairs = [(s.strip(), t.strip()) for s, t, _ in zip(en, de, range(200), strict=False)]
+    path = tmp_path_factory.mktemp("spm") / "spm.model"
+    train_vocab([side for pair in pairs for side in pair], path, SubwordConfig(vocab_size=300))
+    vocab = Vocab(path)
+    return vocab, vocab.encode([s for s, _ in pairs]), vocab.encode([t for _, t in pairs])

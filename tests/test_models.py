@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import pytest
@@ -10,9 +9,8 @@ import torch
 import torch.nn.functional as F
 from conftest import MODEL_CONFIGS, tiny_model_config
 
-from nmt.config import SubwordConfig
 from nmt.data.batching import make_batch
-from nmt.data.vocab import PAD, Vocab, train_vocab
+from nmt.data.vocab import PAD
 from nmt.decoding import DecodeConfig, length_penalty, search
 from nmt.models import build_model
 
@@ -94,20 +92,6 @@ def test_gradients_reach_every_parameter(name: str) -> None:
     F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD).backward()
     for param_name, param in model.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, f"no gradient reaches {param_name}"
-
-
-@pytest.fixture(scope="module")
-def real_pairs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """200 real Multi30k en-de pairs encoded with a real sentencepiece model trained on them."""
-    with (
-        gzip.open(data_dir / "multi30k/train.en.gz", "rt") as en,
-        gzip.open(data_dir / "multi30k/train.de.gz", "rt") as de,
-    ):
-        pairs = [(s.strip(), t.strip()) for s, t, _ in zip(en, de, range(200), strict=False)]
-    path = tmp_path_factory.mktemp("spm") / "spm.model"
-    train_vocab([side for pair in pairs for side in pair], path, SubwordConfig(vocab_size=300))
-    vocab = Vocab(path)
-    return vocab, vocab.encode([s for s, _ in pairs]), vocab.encode([t for _, t in pairs])
 
 
 # Sparse normalisers and coverage cost several times softmax's per decoder step: their 32 steps run

@@ -14,6 +14,7 @@ from test_cli import TINY_RUN, assert_clean_error, nmt
 
 from nmt.config_checks import check_training_config
 from nmt.errors import NmtError
+from nmt.runtime import cpu_has_native_bf16
 
 
 def contents(folder: Path) -> dict[str, bytes]:
@@ -66,10 +67,10 @@ def resume(run: Path, *overrides: str):
 
 
 def test_the_log_names_the_precision_chosen_and_why(finished_run: Path) -> None:
-    assert (
-        "precision: auto -> fp32 (bf16 does not speed this model up on a CPU)"
-        in (finished_run / "train.log").read_text()
-    )
+    """On a CPU with native bf16 the probe's measurement, else why it was not probed."""
+    probed = r"probe: bf16 [\d.]+x fp32, [\d,]+ tokens/s in fp32\)"
+    why = probed if cpu_has_native_bf16() else r"this CPU has no native bf16"
+    assert re.search(rf"precision: auto -> (fp32|bf16) \({why}", (finished_run / "train.log").read_text())
 
 
 def test_retraining_a_finished_run_as_another_model_is_refused_and_touches_nothing(copy_of_run: Path) -> None:

@@ -115,7 +115,8 @@ class EncoderDecoder(nn.Module, ABC):
     """The longest source or target sequence (EOS/BOS included) the model can take; None: no limit."""
 
     prefers_bf16_on_cpu: bool = False
-    """Whether bf16 autocast speeds this model up on CPUs (``trainer.precision=auto``)."""
+    """Whether bf16 autocast speeds this model's translation up on CPUs (what ``nmt translate`` runs
+    in; training measures it instead: ``nmt/training/precision.py``)."""
 
     source_keys: frozenset[str] = frozenset()
     """State entries that depend on the source sentence alone (the same in every row of a sentence)."""

@@ -11,18 +11,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sacrebleu
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
-from torch import Tensor
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -41,7 +38,6 @@ from nmt.rundir import check_same_run, save_checkpoint
 from nmt.runtime import (
     Distributed,
     autocast,
-    autocast_dtype,
     init_distributed,
     resolve_device,
     seed_everything,
@@ -59,9 +55,10 @@ from nmt.training.checkpoint import (
 )
 from nmt.training.cluster import export_submitit_distributed_env
 from nmt.training.lock import run_dir_lock
+from nmt.training.precision import PROBE_BATCHES, training_precision
 from nmt.training.schedule import lr_multiplier
 from nmt.training.signals import StopSignals
-from nmt.training.supervised_attention import alignment_loss
+from nmt.training.step import UpdateStep
 
 log = logging.getLogger("nmt.train")
 step_log = logging.getLogger("nmt.steps")  # one line per log_every steps, into train.log only
@@ -155,17 +152,12 @@ class Trainer:
             rank=ranks.rank,
             world=ranks.world,
         )
-        self.dtype = autocast_dtype(self.tc.precision, device, model.prefers_bf16_on_cpu)
-        log.info("precision: %s", describe_precision(self.tc.precision, device, self.dtype, model))
-        self.ddp = DistributedDataParallel(model) if ranks.world > 1 else model
-        self.optimizer = torch.optim.AdamW(
-            model.parameters(),
-            lr=self.tc.lr,
-            betas=tuple(self.tc.optimizer_betas),
-            weight_decay=self.tc.weight_decay,
-        )
+        first = [train_data.batch(indices).to(device) for indices in self.batches.batches()[:PROBE_BATCHES]]
+        self.dtype, precision = training_precision(cfg, model, first, device, ranks)
+        log.info("precision: %s", precision)
+        self.update = UpdateStep(model, self.tc, device, self.dtype, ranks)
+        self.optimizer, self.scaler = self.update.optimizer, self.update.scaler
         self.lr_multiplier = lr_multiplier(self.tc)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
         self.writer = SummaryWriter(self.run_dir / "tensorboard") if ranks.is_main else None
         self.progress = Progress()
         self.clock = time.perf_counter()  # training time since then is not yet in progress.train_seconds
@@ -231,55 +223,16 @@ class Trainer:
         return scores if scores is not None else self.validate()
 
     def train_step(self, batches: list[Batch]) -> bool:
-        """One optimiser update over ``batches`` (``update_freq`` micro-batches whose gradients add up;
-        under DDP they are synchronised on the last one only). False: skipped for a non-finite loss."""
-        self.model.train()
-        tokens = sum(batch.num_tokens for batch in batches)
-        # DDP averages gradients over ranks: scaling by world / (target tokens of every rank) makes the
-        # update the gradient of the loss summed over all its tokens, however they are split up.
-        scale = self.ranks.world / max(self.ranks.all_reduce_sum(tokens, self.device), 1.0)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = torch.zeros((), device=self.device)
-        for i, batch in enumerate(batches):
-            sync = i == len(batches) - 1 or self.ranks.world == 1
-            with nullcontext() if sync else self.ddp.no_sync():
-                micro_loss = self._loss(batch.to(self.device))
-                self.scaler.scale(micro_loss * scale).backward()
-            loss += micro_loss.detach()
-        loss_value = loss.item()
-        if self._agree(not math.isfinite(loss_value))[0]:
-            self._skip(loss_value)
+        """One optimiser update over ``batches`` (``UpdateStep``); False: skipped for a non-finite loss."""
+        loss, updated = self.update(batches, self.learning_rate())
+        if not updated:
+            self._skip(loss)
             return False
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate()
-        self.scaler.unscale_(self.optimizer)
-        if self.tc.clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.clip_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
         self.progress.step += 1
         self.progress.bad_steps = 0
-        self.window.add(loss_value, tokens, tokens + sum(int(b.src_mask.sum()) for b in batches))
+        tokens = sum(batch.num_tokens for batch in batches)
+        self.window.add(loss, tokens, tokens + sum(int(b.src_mask.sum()) for b in batches))
         return True
-
-    def _loss(self, batch: Batch) -> Tensor:
-        """The summed label-smoothed cross-entropy of ``batch``'s target tokens, plus the loss terms
-        the model reports of its own (``auxiliary_loss``, e.g. coverage) and the weighted
-        supervised-attention loss when the batch carries attention labels: a scalar."""
-        supervised = batch.links is not None
-        with autocast(self.device, self.dtype):
-            logits, attention = self.ddp(batch.src, batch.src_mask, batch.tgt_in, attention=supervised)
-        loss = F.cross_entropy(
-            logits.float().flatten(0, 1),
-            batch.tgt_out.flatten(),
-            ignore_index=PAD,
-            label_smoothing=self.tc.label_smoothing,
-            reduction="sum",
-        )
-        loss = loss + self.model.auxiliary_loss()
-        if supervised:
-            loss = loss + self.tc.alignment_weight * alignment_loss(attention, batch.links)
-        return loss
 
     def _skip(self, loss: float) -> None:
         """Drop an update whose loss is not finite; stop after ``trainer.max_bad_steps`` in a row."""
@@ -329,12 +282,8 @@ class Trainer:
         self.clock = now
 
     def _agree(self, *flags: bool) -> list[bool]:
-        """Each flag, true on every rank when it is true on any (one all-reduce)."""
-        if self.ranks.world == 1:
-            return list(flags)
-        tensor = torch.tensor(flags, dtype=torch.float32, device=self.device)
-        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-        return [bool(flag) for flag in tensor.tolist()]
+        """Each flag, true on every rank when it is true on any."""
+        return self.ranks.agree(list(flags), self.device)
 
     def learning_rate(self) -> float:
         """``trainer.lr`` times the schedule's multiplier at this step and this far into the budget."""
@@ -475,26 +424,6 @@ class Window:
             self.tokens + tokens,
             self.all_tokens + all_tokens,
         )
-
-
-def describe_precision(
-    precision: str, device: torch.device, dtype: torch.dtype | None, model: EncoderDecoder
-) -> str:
-    """What ``trainer.precision`` became, and why (for the log)."""
-    chosen = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16 with loss scaling"}[dtype]
-    if precision != "auto":
-        return f"{chosen} (trainer.precision={precision})"
-    if device.type == "cuda":
-        why = "the GPU supports bf16" if dtype == torch.bfloat16 else "the GPU has no bf16"
-    elif device.type != "cpu":
-        why = f"no autocast on {device.type}"
-    elif not model.prefers_bf16_on_cpu:
-        why = "bf16 does not speed this model up on a CPU"
-    elif dtype is None:
-        why = "this CPU has no native bf16 (AVX512-BF16 or AMX): emulated bf16 is slower than fp32"
-    else:
-        why = "this CPU computes bf16 natively"
-    return f"auto -> {chosen} ({why})"
 
 
 def _log_to_file(path: Path) -> None:

@@ -1,0 +1,125 @@
+"""One optimiser update: the unit the training loop runs, and the one ``scripts/bench.py`` times.
+
+``UpdateStep(model, trainer_cfg, device, dtype)(batches, lr)`` runs the forward pass under the
+chosen precision, the label-smoothed loss (``training_loss``, the one place the training objective
+is computed), backward over the micro-batches, gradient clipping and the AdamW step.
+
+What makes it fast is listed in ``Speedups``, each one switchable, so ``scripts/bench.py --ablate``
+times it against the plain path and the tests check that training stays the same without it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
+
+from nmt.data.batching import Batch
+from nmt.data.vocab import PAD
+from nmt.models import EncoderDecoder
+from nmt.runtime import Distributed, autocast
+from nmt.training.supervised_attention import alignment_loss
+
+
+@dataclass(frozen=True)
+class Speedups:
+    """The optimisations of the update, all on by default (README, "Speed of the training step")."""
+
+    fused_optimizer: bool = True
+    """AdamW's fused kernel (one pass over all parameters) instead of one small op per parameter."""
+
+
+def build_optimizer(model: EncoderDecoder, tc: Any, fused: bool = True) -> torch.optim.AdamW:
+    """AdamW with the trainer config's learning rate, betas and weight decay."""
+    return torch.optim.AdamW(
+        model.parameters(),
+        lr=tc.lr,
+        betas=tuple(tc.optimizer_betas),
+        weight_decay=tc.weight_decay,
+        fused=fused,
+    )
+
+
+def training_loss(
+    model: EncoderDecoder,
+    batch: Batch,
+    dtype: torch.dtype | None,
+    tc: Any,
+    forward: torch.nn.Module | None = None,
+) -> Tensor:
+    """The training objective of ``batch`` (a scalar, fp32): the summed label-smoothed cross-entropy
+    of its target tokens, plus the loss terms the model reports of its own (``auxiliary_loss``, e.g.
+    coverage) and ``tc.alignment_weight`` times the supervised-attention loss when the batch carries
+    attention labels. ``forward`` runs the forward pass (a DistributedDataParallel wrapper of
+    ``model``); the model itself when None."""
+    supervised = batch.links is not None
+    with autocast(batch.src.device, dtype):
+        logits, attention = (forward or model)(batch.src, batch.src_mask, batch.tgt_in, attention=supervised)
+    loss = F.cross_entropy(
+        logits.float().flatten(0, 1),
+        batch.tgt_out.flatten(),
+        ignore_index=PAD,
+        label_smoothing=tc.label_smoothing,
+        reduction="sum",
+    )
+    loss = loss + model.auxiliary_loss()
+    if supervised:
+        loss = loss + tc.alignment_weight * alignment_loss(attention, batch.links)
+    return loss
+
+
+class UpdateStep:
+    """The model's optimiser, gradient scaler and precision, and the update they make together."""
+
+    def __init__(
+        self,
+        model: EncoderDecoder,
+        tc: Any,
+        device: torch.device,
+        dtype: torch.dtype | None,
+        ranks: Distributed | None = None,
+        speedups: Speedups = Speedups(),
+    ) -> None:
+        self.model, self.tc, self.device, self.dtype = model, tc, device, dtype
+        self.ranks, self.speedups = ranks or Distributed(), speedups
+        self.ddp = DistributedDataParallel(model) if self.ranks.world > 1 else model
+        self.optimizer = build_optimizer(model, tc, fused=speedups.fused_optimizer)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+    def __call__(self, batches: Sequence[Batch], lr: float) -> tuple[float, bool]:
+        """One update at learning rate ``lr`` over ``batches`` (``update_freq`` micro-batches whose
+        gradients add up; under DDP synchronised on the last one only). Returns the summed loss of
+        their target tokens and whether the update was made (not when a loss on any rank is not
+        finite)."""
+        self.model.train()
+        tokens = sum(batch.num_tokens for batch in batches)
+        # DDP averages gradients over ranks: scaling by world / (target tokens of every rank) makes the
+        # update the gradient of the loss summed over all its tokens, however they are split up.
+        scale = self.ranks.world / max(self.ranks.all_reduce_sum(tokens, self.device), 1.0)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = torch.zeros((), device=self.device)
+        for i, batch in enumerate(batches):
+            sync = i == len(batches) - 1 or self.ranks.world == 1
+            with nullcontext() if sync else self.ddp.no_sync():
+                micro_loss = training_loss(self.model, batch.to(self.device), self.dtype, self.tc, self.ddp)
+                self.scaler.scale(micro_loss * scale).backward()
+            loss += micro_loss.detach()
+        loss_value = loss.item()
+        if self.ranks.agree([not math.isfinite(loss_value)], self.device)[0]:
+            self.optimizer.zero_grad(set_to_none=True)
+            return loss_value, False
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.scaler.unscale_(self.optimizer)
+        if self.tc.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.tc.clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss_value, True
