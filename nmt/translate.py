@@ -98,7 +98,7 @@ class Translator:
             raise NmtError(f"--attention-from {attention_from}: give a run index from 0 to {len(runs) - 1}")
         return cls(runs[0], Ensemble([r.model for r in runs], attention_from), precision)
 
-    @torch.no_grad()  # not inference_mode, which would recast every weight to bf16 at every step
+    @torch.no_grad()  # the search picks inference_mode where autocast allows it
     def translate(
         self,
         sentences: Sequence[str],
@@ -126,7 +126,7 @@ class Translator:
             results[i] = [self._translation(sentences[i], ids[i], h) for h in hyps]
         return results
 
-    @torch.no_grad()  # not inference_mode, which would recast every weight to bf16 at every step
+    @torch.no_grad()  # the search picks inference_mode where autocast allows it
     def score(
         self, sources: Sequence[str], targets: Sequence[str], *, batch_size: int = 32, progress: bool = False
     ) -> list[Translation]:
