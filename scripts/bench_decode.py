@@ -11,8 +11,9 @@ the prefix decoded so far and keeps the last position. Both go through the same 
 their outputs are the same up to rounding (the table counts the lines identical to the incremental
 decoder's, and shows BLEU). ``--ctranslate2`` adds, for Transformer runs, their CTranslate2 exports
 (fp32 and int8, written to a temporary folder) decoding greedy and beam 5 with as many threads as
-torch. Each timing is the fastest of ``--repeat`` passes after a warm-up batch. Prints a Markdown
-table and the ratios the decoding targets are about; ``--profile`` adds torch.profiler's most
+torch. The decoders of a run translate in turn, ``--repeat`` rounds after a warm-up batch each, and
+each one's fastest pass counts, so that the ratios hold on a busy machine. Prints a Markdown table
+and the ratios the decoding targets are about; ``--profile`` adds torch.profiler's most
 expensive operators of one beam-5 pass.
 """
 
@@ -88,26 +89,39 @@ def test_set() -> tuple[list[str], list[str]]:
 Translate = Callable[[list[str], DecodeConfig], list[list[Translation]]]
 
 
+Timing = tuple[float, int, list[str]]
+"""Seconds (the fastest pass), target tokens produced (EOS included), the translations."""
+
+
 class Bench:
-    """Times decoders on one test set and writes the table rows."""
+    """Times decoders on one test set, interleaved, and writes the table rows."""
 
     def __init__(self, sources: list[str], refs: list[str], batch_size: int, repeat: int) -> None:
         self.sources, self.refs, self.batch_size, self.repeat = sources, refs, batch_size, repeat
         self.rows: list[str] = []
 
-    def time(self, translate: Translate, config: DecodeConfig) -> tuple[float, int, list[str]]:
-        """Seconds to translate the sources (the fastest of ``repeat`` passes), target tokens produced
-        (EOS included), the translations."""
-        config = DecodeConfig(**{**config.__dict__, "batch_size": self.batch_size})
-        translate(self.sources[: self.batch_size], config)  # warm-up: kernels for these shapes
-        passes = []
+    def time(self, decoders: dict[str, tuple[Translate, DecodeConfig]]) -> dict[str, Timing]:
+        """Every decoder translates the sources ``repeat`` times, round-robin (so that a busy moment
+        of a shared machine slows them all), after a warm-up batch each; the fastest pass counts."""
+        runs = {
+            label: (translate, DecodeConfig(**{**config.__dict__, "batch_size": self.batch_size}))
+            for label, (translate, config) in decoders.items()
+        }
+        for translate, config in runs.values():
+            translate(self.sources[: self.batch_size], config)  # warm-up: kernels for these shapes
+        seconds: dict[str, float] = dict.fromkeys(runs, float("inf"))
+        results: dict[str, list[list[Translation]]] = {}
         for _ in range(self.repeat):
-            start = time.perf_counter()
-            results = translate(self.sources, config)
-            passes.append(time.perf_counter() - start)
-        return min(passes), sum(len(r[0].tgt_tokens) for r in results), [r[0].text for r in results]
+            for label, (translate, config) in runs.items():
+                start = time.perf_counter()
+                results[label] = translate(self.sources, config)
+                seconds[label] = min(seconds[label], time.perf_counter() - start)
+        return {
+            label: (seconds[label], sum(len(r[0].tgt_tokens) for r in found), [r[0].text for r in found])
+            for label, found in results.items()
+        }
 
-    def row(self, model: str, search: str, decoder: str, timing: tuple, ours: list[str]) -> None:
+    def row(self, model: str, search: str, decoder: str, timing: Timing, ours: list[str]) -> None:
         seconds, tokens, hyps = timing
         same = sum(a == b for a, b in zip(hyps, ours, strict=True))
         bleu = sacrebleu.corpus_bleu(hyps, [self.refs]).score
@@ -121,41 +135,41 @@ class Bench:
 def bench_run(bench: Bench, run_dir: str, precision: str, recompute: bool, ctranslate2: bool) -> list[str]:
     """Rows per strategy and decoder (incremental, recomputing, CTranslate2), and the ratios."""
     translator = Translator.from_run(run_dir, device="cpu", precision=precision)
-    reference = Translator(translator.run, Recompute(translator.model), precision)
-    name, notes, seconds, outputs = f"{translator.run.cfg.model.name} ({translator.precision})", [], {}, {}
-    for strategy, config in STRATEGIES.items():
-        cached = bench.time(translator.translate, config)
-        bench.row(name, strategy, "incremental", cached, cached[2])
-        if recompute:
-            again = bench.time(reference.translate, config)
-            bench.row(name, strategy, "no cache", again, cached[2])
-            notes.append(f"{name} {strategy}: the cache is {again[0] / cached[0]:.2f}x faster")
-        seconds[strategy], outputs[strategy] = cached[0], cached[2]
-    notes.append(f"{name}: sampling takes {seconds['sampling'] / seconds['greedy']:.2f}x greedy's time")
-    if ctranslate2 and isinstance(translator.model, Transformer):
-        notes += bench_ctranslate2(bench, run_dir, name, seconds, outputs)
+    name = f"{translator.run.cfg.model.name} ({translator.precision})"
+    decoders = {("incremental", s): (translator.translate, c) for s, c in STRATEGIES.items()}
+    if recompute:
+        reference = Translator(translator.run, Recompute(translator.model), precision)
+        decoders |= {("no cache", s): (reference.translate, c) for s, c in STRATEGIES.items()}
+    with tempfile.TemporaryDirectory() as folder:
+        if ctranslate2 and isinstance(translator.model, Transformer):
+            decoders |= ctranslate2_decoders(run_dir, Path(folder))
+        timings = bench.time(decoders)
+    ours = {s: timings["incremental", s] for s in STRATEGIES}
+    for (decoder, strategy), timing in timings.items():
+        bench.row(name, strategy, decoder, timing, ours[strategy][2])
+    notes = [f"{name}: sampling takes {ours['sampling'][0] / ours['greedy'][0]:.2f}x greedy's time"]
+    for (decoder, strategy), timing in timings.items():
+        if decoder == "no cache":
+            notes.append(f"{name} {strategy}: the cache is {timing[0] / ours[strategy][0]:.2f}x faster")
+        elif decoder != "incremental":
+            notes.append(
+                f"{name} {strategy}: {decoder} is {ours[strategy][0] / timing[0]:.2f}x as fast as ours"
+            )
     return notes
 
 
-def bench_ctranslate2(
-    bench: Bench, run_dir: str, name: str, seconds: dict[str, float], ours: dict[str, list[str]]
-) -> list[str]:
-    """Rows of the run's CTranslate2 exports (fp32, int8), beside our own decoder's outputs."""
+def ctranslate2_decoders(run_dir: str, folder: Path) -> dict[tuple[str, str], tuple[Translate, DecodeConfig]]:
+    """Greedy and beam 5 of the run's CTranslate2 exports (fp32, int8) written under ``folder``,
+    with as many threads as torch."""
     from nmt.export import CTranslate2Translator, export_ctranslate2
 
-    notes = []
-    with tempfile.TemporaryDirectory() as folder:
-        for quantization in ("float32", "int8"):
-            export = export_ctranslate2(run_dir, Path(folder) / quantization, quantization)
-            engine = CTranslate2Translator(export, threads=torch.get_num_threads())
-            for strategy in ("greedy", "beam 5"):
-                timing = bench.time(engine.translate, STRATEGIES[strategy])
-                label = f"ctranslate2 {'fp32' if quantization == 'float32' else quantization}"
-                bench.row(name, strategy, label, timing, ours[strategy])
-                notes.append(
-                    f"{name} {strategy}: {label} is {seconds[strategy] / timing[0]:.2f}x as fast as ours"
-                )
-    return notes
+    decoders = {}
+    for quantization, label in (("float32", "ctranslate2 fp32"), ("int8", "ctranslate2 int8")):
+        export = export_ctranslate2(run_dir, folder / quantization, quantization)
+        engine = CTranslate2Translator(export, threads=torch.get_num_threads())
+        for strategy in ("greedy", "beam 5"):
+            decoders[label, strategy] = (engine.translate, STRATEGIES[strategy])
+    return decoders
 
 
 def profile_beam(run_dir: str, sources: list[str], batch_size: int, precision: str, top: int = 15) -> str:
