@@ -61,7 +61,7 @@ tensorboard: install
 bench: install  ## training tokens/s (fp32 vs bf16); data pipeline; decoding speed of the Multi30k runs that are trained
 	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_data.py
-	$(if $(BENCH_RUNS),$(BIN)/python scripts/bench_decode.py $(foreach r,$(BENCH_RUNS),--run $(r)))
+	$(if $(BENCH_RUNS),$(BIN)/python scripts/bench_decode.py --ctranslate2 $(foreach r,$(BENCH_RUNS),--run $(r)))
 
 test: install  ## the fast suite (what CI runs)
 	$(BIN)/python -m pytest -q

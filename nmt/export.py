@@ -183,7 +183,8 @@ class CTranslate2Translator:
         which is exact. What can still differ: CTranslate2 counts an EOS as finished only among its
         ``beam`` best candidates (ours: among all ``2 * beam``), stops after ``beam`` finished ones
         instead of when none can be beaten (its ``patience`` 2 changed no line of Multi30k's test
-        set), and sets one maximum length per batch (its longest sentence's), ours one per sentence.
+        set), and a beam search output that reaches the maximum length may be another one (see
+        ``_translations``).
         """
         config = config or DecodeConfig()
         if config.sampling:
@@ -215,38 +216,50 @@ class CTranslate2Translator:
                     return_end_token=True,  # its attention row too, as our translations carry
                 )
                 for i, result in zip(part, found, strict=True):
-                    hyps = self._translations(sentences[i], pieces[i], result, config.alpha)
+                    limit = math.floor(config.max_len_a * len(pieces[i]) + config.max_len_b)
+                    limit = max(limit, len(forced[i]) if forced else 0)
+                    hyps = self._translations(sentences[i], pieces[i], result, config.alpha, limit)
                     results[i] = sorted(hyps, key=lambda h: h.score, reverse=True)[: config.nbest]
                 bar.update(len(part))
         return results
 
     def _translations(
-        self, source: str, src_pieces: list[str], result: Any, alpha: float
+        self, source: str, src_pieces: list[str], result: Any, alpha: float, limit: int
     ) -> list[Translation]:
         """Ours of CTranslate2's hypotheses (EOS included) and their scores (log P / len(tokens) **
-        alpha): log P, and our ranking score. A hypothesis that CTranslate2 cut at its maximum
-        length has no EOS: its log P(tokens + EOS) is scored anew, and its EOS attention row, which
-        CTranslate2 never computed, repeats the last one."""
-        cut = [j for j, tokens in enumerate(result.hypotheses) if tokens[-1:] != [EOS_PIECE]]
-        rescored = self.translator.score_batch([src_pieces] * len(cut), [result.hypotheses[j] for j in cut])
+        alpha): log P, and our ranking score, distinct outputs only.
+
+        CTranslate2 has one maximum length per batch: a hypothesis longer than this sentence's own
+        ``limit`` (or one it cut at its maximum, without EOS) is cut to ``limit`` tokens and ended
+        with EOS, as our search forces it (for greedy search, exactly its output), and its log
+        P(tokens + EOS) is scored anew; its attention rows are those CTranslate2 computed for
+        these positions."""
+        hyps = [tokens[:-1] if tokens[-1:] == [EOS_PIECE] else tokens for tokens in result.hypotheses]
+        cut = [
+            j
+            for j, (tokens, text) in enumerate(zip(result.hypotheses, hyps, strict=True))
+            if len(text) == len(tokens) or len(text) > limit  # no EOS, or too long for this sentence
+        ]
+        for j in cut:
+            hyps[j] = hyps[j][:limit]
+        rescored = self.translator.score_batch([src_pieces] * len(cut), [hyps[j] for j in cut])
         log_probs = [
             float(s) * len(t) ** alpha for t, s in zip(result.hypotheses, result.scores, strict=True)
         ]
         for j, scored in zip(cut, rescored, strict=True):
             log_probs[j] = sum(scored.log_probs)
-        translations = []
-        for tokens, log_prob, attention in zip(result.hypotheses, log_probs, result.attention, strict=True):
-            text_pieces = tokens[:-1] if tokens[-1:] == [EOS_PIECE] else tokens
-            rows = attention if tokens[-1:] == [EOS_PIECE] else [*attention, attention[-1]]
-            translations.append(
+        translations: dict[tuple[str, ...], Translation] = {}
+        for text, log_prob, attention in zip(hyps, log_probs, result.attention, strict=True):
+            translations.setdefault(
+                tuple(text),
                 Translation(
                     source=source,
-                    text=self.tgt_vocab.sp.decode_pieces(list(text_pieces)),
-                    score=log_prob / length_penalty(len(text_pieces) + 1, alpha),
+                    text=self.tgt_vocab.sp.decode_pieces(list(text)),
+                    score=log_prob / length_penalty(len(text) + 1, alpha),
                     log_prob=log_prob,
                     src_tokens=src_pieces,
-                    tgt_tokens=[*text_pieces, EOS_PIECE],
-                    attention=torch.tensor(rows, dtype=torch.float32),
-                )
+                    tgt_tokens=[*text, EOS_PIECE],
+                    attention=torch.tensor(attention[: len(text) + 1], dtype=torch.float32),
+                ),
             )
-        return translations
+        return list(translations.values())
