@@ -71,7 +71,7 @@ tensorboard: install
 bench: install  ## training step against plain PyTorch and the matmul peak (MFU); data pipeline; decoding speed of the Multi30k runs that are trained
 	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_data.py
-	$(if $(BENCH_RUNS),$(BIN)/python scripts/bench_decode.py $(foreach r,$(BENCH_RUNS),--run $(r)))
+	$(if $(BENCH_RUNS),$(BIN)/python scripts/bench_decode.py --ctranslate2 $(foreach r,$(BENCH_RUNS),--run $(r)))
 
 test: install  ## the fast suite (what CI runs)
 	$(BIN)/python -m pytest -q

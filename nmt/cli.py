@@ -69,6 +69,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="one run directory (several: an ensemble of runs sharing their vocabularies), then sentences",
     )
     _add_model_arguments(translate, run_dir=False)
+    _add_precision_argument(translate)
     _add_decode_arguments(translate)
     translate.add_argument(
         "--input", "-f", type=Path, help="file with one sentence per line (default: stdin)"
@@ -105,6 +106,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
     score = commands.add_parser("score", help="the model's log-probability of given translations")
     _add_model_arguments(score)
+    _add_precision_argument(score)
     score.add_argument("--src", type=Path, required=True, help="source sentences, one per line")
     score.add_argument("--tgt", type=Path, required=True, help="their translations, one per line")
     score.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
@@ -113,6 +115,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
     evaluate = commands.add_parser("evaluate", help="score a run with BLEU, chrF and TER")
     _add_model_arguments(evaluate)
+    _add_precision_argument(evaluate)
     _add_decode_arguments(evaluate, nbest=False)
     evaluate.add_argument("--split", default="test", help="a split of the run's corpus (default: test)")
     evaluate.add_argument("--src", type=Path, help="source file to translate instead of a split")
@@ -121,6 +124,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
     align = commands.add_parser("align", help="show what a translation attends to")
     _add_model_arguments(align)
+    _add_precision_argument(align)
     _add_decode_arguments(align, nbest=False)
     align.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to translate and align")
     align.add_argument("--input", "-f", type=Path, help="file with one sentence per line")
@@ -228,6 +232,15 @@ def _add_model_arguments(parser: argparse.ArgumentParser, run_dir: bool = True) 
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
 
+def _add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        help="what the model computes in: auto (bf16 on GPUs and on CPUs with native bf16 for the "
+        "Transformer, else fp32), fp32, bf16, or fp16 (CUDA)",
+    )
+
+
 def _add_decode_arguments(parser: argparse.ArgumentParser, nbest: bool = True) -> None:
     """The options of ``DecodeConfig`` (defaults from it)."""
     defaults = DecodeConfig()
@@ -280,7 +293,9 @@ def run_translate(args: argparse.Namespace) -> int:
     if args.engine == "ctranslate2":
         translator = _ctranslate2_translator(run_dirs)
     else:
-        translator = Translator.from_runs(run_dirs, args.checkpoint, args.device, attention_from)
+        translator = Translator.from_runs(
+            run_dirs, args.checkpoint, args.device, attention_from, args.precision
+        )
     numbered = config.nbest > 1
     if args.interactive:
         for line in _prompt():
@@ -344,7 +359,7 @@ def run_score(args: argparse.Namespace) -> int:
         raise NmtError(f"{args.src} has {len(sources)} lines but {args.tgt} has {len(targets)}")
     if args.batch_size < 1:
         raise NmtError(f"--batch-size {args.batch_size}: needs at least 1 sentence per batch")
-    translator = Translator.from_run(args.run_dir, args.checkpoint, args.device)
+    translator = Translator.from_run(args.run_dir, args.checkpoint, args.device, args.precision)
     scored = translator.score(sources, targets, batch_size=args.batch_size, progress=True)
     with _open_output(args.output) as out:
         for result in scored:
@@ -406,7 +421,7 @@ def run_align(args: argparse.Namespace) -> int:
     from nmt.translate import Translator
 
     config = decode_config(args)
-    translator = Translator.from_run(args.run_dir, args.checkpoint, args.device)
+    translator = Translator.from_run(args.run_dir, args.checkpoint, args.device, args.precision)
     _select_attention(translator, args.layer, args.head)
     lines = args.sentences or read_lines(args.input)
     if not lines:
@@ -587,7 +602,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if bool(args.src) != bool(args.ref):
         raise NmtError("--src and --ref go together")
     config = decode_config(args)
-    translator = Translator.from_run(args.run_dir, args.checkpoint, args.device)
+    translator = Translator.from_run(args.run_dir, args.checkpoint, args.device, args.precision)
     if args.src:
         sources, refs, name = read_lines(args.src), read_lines(args.ref), args.src.name
         if len(sources) != len(refs):

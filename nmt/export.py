@@ -7,8 +7,9 @@ blocks, fused attention projections), the run's sentencepiece models beside it a
 with it and returns the same ``Translation`` objects as ``nmt.translate.Translator``, with the
 attention CTranslate2 returns (of its alignment layer, the mean of its heads: ours by default).
 
-CTranslate2 runs Transformers only: RNN runs are refused. It ranks finished hypotheses with its own
-length penalty, log P / length ** alpha, not GNMT's, and one maximum length per batch.
+CTranslate2 runs Transformers only: RNN runs are refused. Its own length penalty is log P / length
+** alpha, not GNMT's: the translator re-ranks its finished hypotheses with ours
+(``CTranslate2Translator.translate``).
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from tqdm.auto import tqdm
 
 from nmt.data.clean import normalize
 from nmt.data.vocab import EOS_PIECE, Vocab, vocab_paths
-from nmt.decoding import DecodeConfig
+from nmt.decoding import DecodeConfig, length_penalty
 from nmt.errors import NmtError
 from nmt.models.transformer import Transformer
 from nmt.rundir import load_run
-from nmt.translate import Translation
+from nmt.translate import Translation, check_prefixes, encode_prefix
 
 MARKER = "nmt_export.json"
 QUANTIZATIONS = ("int8", "int8_float32", "int16", "float32")
@@ -151,7 +152,8 @@ def _ffn(spec: Any, ffn: Any, norm: torch.nn.LayerNorm) -> None:
 
 
 class CTranslate2Translator:
-    """An exported model (``export_ctranslate2``) translating with CTranslate2 on the CPU."""
+    """An exported model (``export_ctranslate2``) translating with CTranslate2 on the CPU, with
+    ``threads`` intra-op threads (default: torch's)."""
 
     def __init__(self, export_dir: str | Path, threads: int | None = None) -> None:
         folder = Path(export_dir)
@@ -177,7 +179,21 @@ class CTranslate2Translator:
         progress: bool = False,
     ) -> list[list[Translation]]:
         """Like ``Translator.translate`` (search only): the n best translations of every sentence,
-        in chunks of 16 batches (a progress bar on stderr with ``progress`` and more than one)."""
+        in chunks of 16 batches (a progress bar on stderr with ``progress`` and more than one).
+
+        Ranking. CTranslate2 divides a finished hypothesis' log-probability by length ** penalty, with
+        no GNMT form ((5 + length) / 6) ** alpha. Its beam search does not use the penalty while
+        searching (it expands by cumulative log-probability, as ours), only to rank the finished
+        hypotheses at the end; with a penalty it stops a sentence once ``beam`` of them have ended.
+        So all ``beam`` are asked for, their log-probabilities recovered (score * length ** alpha)
+        and the n best re-ranked with our penalty (``nmt.decoding.length_penalty``). With ``alpha =
+        0`` both rank by log-probability and CTranslate2 stops as soon as its best row has ended,
+        which is exact. What can still differ: CTranslate2 counts an EOS as finished only among its
+        ``beam`` best candidates (ours: among all ``2 * beam``), stops after ``beam`` finished ones
+        instead of when none can be beaten (its ``patience`` 2 changed no line of Multi30k's test
+        set), and a beam search output that reaches the maximum length may be another one (see
+        ``_translations``).
+        """
         config = config or DecodeConfig()
         if config.sampling:
             raise NmtError("--engine ctranslate2 translates with beam search or greedy only, not --sample")
@@ -186,8 +202,8 @@ class CTranslate2Translator:
         todo = [i for i, s in enumerate(sources) if s]
         forced = None
         if prefixes is not None:
-            encoded = self.tgt_vocab.encode([normalize(p) for p in prefixes])
-            forced = [self.tgt_vocab.pieces(ids) for ids in encoded]
+            check_prefixes(prefixes, sentences)
+            forced = [self.tgt_vocab.pieces(encode_prefix(self.tgt_vocab, p)) for p in prefixes]
         results = [[Translation.empty(s)] for s in sentences]
         chunk = 16 * config.batch_size
         hidden = not progress or len(todo) <= chunk
@@ -199,7 +215,7 @@ class CTranslate2Translator:
                     [pieces[i] for i in part],
                     target_prefix=None if forced is None else [forced[i] for i in part],
                     beam_size=config.beam,
-                    num_hypotheses=config.nbest,
+                    num_hypotheses=config.beam if config.alpha else config.nbest,
                     length_penalty=config.alpha,
                     max_decoding_length=math.floor(config.max_len_a * longest + config.max_len_b) + 1,
                     max_batch_size=config.batch_size,
@@ -208,25 +224,50 @@ class CTranslate2Translator:
                     return_end_token=True,  # its attention row too, as our translations carry
                 )
                 for i, result in zip(part, found, strict=True):
-                    results[i] = [
-                        self._translation(sentences[i], pieces[i], tokens, score, attention)
-                        for tokens, score, attention in zip(
-                            result.hypotheses, result.scores, result.attention, strict=True
-                        )
-                    ]
+                    limit = math.floor(config.max_len_a * len(pieces[i]) + config.max_len_b)
+                    limit = max(limit, len(forced[i]) if forced else 0)
+                    hyps = self._translations(sentences[i], pieces[i], result, config.alpha, limit)
+                    results[i] = sorted(hyps, key=lambda h: h.score, reverse=True)[: config.nbest]
                 bar.update(len(part))
         return results
 
-    def _translation(
-        self, source: str, src_pieces: list[str], tokens: list[str], score: float, attention: list
-    ) -> Translation:
-        text_pieces = tokens[:-1] if tokens and tokens[-1] == EOS_PIECE else tokens
-        return Translation(
-            source=source,
-            text=self.tgt_vocab.sp.decode_pieces(list(text_pieces)),
-            score=float(score),
-            log_prob=float(score),
-            src_tokens=src_pieces,
-            tgt_tokens=[*text_pieces, EOS_PIECE],
-            attention=torch.tensor(attention, dtype=torch.float32),
-        )
+    def _translations(
+        self, source: str, src_pieces: list[str], result: Any, alpha: float, limit: int
+    ) -> list[Translation]:
+        """Ours of CTranslate2's hypotheses (EOS included) and their scores (log P / len(tokens) **
+        alpha): log P, and our ranking score, distinct outputs only.
+
+        CTranslate2 has one maximum length per batch: a hypothesis longer than this sentence's own
+        ``limit`` (or one it cut at its maximum, without EOS) is cut to ``limit`` tokens and ended
+        with EOS, as our search forces it (for greedy search, exactly its output), and its log
+        P(tokens + EOS) is scored anew; its attention rows are those CTranslate2 computed for
+        these positions."""
+        hyps = [tokens[:-1] if tokens[-1:] == [EOS_PIECE] else tokens for tokens in result.hypotheses]
+        cut = [
+            j
+            for j, (tokens, text) in enumerate(zip(result.hypotheses, hyps, strict=True))
+            if len(text) == len(tokens) or len(text) > limit  # no EOS, or too long for this sentence
+        ]
+        for j in cut:
+            hyps[j] = hyps[j][:limit]
+        rescored = self.translator.score_batch([src_pieces] * len(cut), [hyps[j] for j in cut])
+        log_probs = [
+            float(s) * len(t) ** alpha for t, s in zip(result.hypotheses, result.scores, strict=True)
+        ]
+        for j, scored in zip(cut, rescored, strict=True):
+            log_probs[j] = sum(scored.log_probs)
+        translations: dict[tuple[str, ...], Translation] = {}
+        for text, log_prob, attention in zip(hyps, log_probs, result.attention, strict=True):
+            translations.setdefault(
+                tuple(text),
+                Translation(
+                    source=source,
+                    text=self.tgt_vocab.sp.decode_pieces(list(text)),
+                    score=log_prob / length_penalty(len(text) + 1, alpha),
+                    log_prob=log_prob,
+                    src_tokens=src_pieces,
+                    tgt_tokens=[*text, EOS_PIECE],
+                    attention=torch.tensor(attention[: len(text) + 1], dtype=torch.float32),
+                ),
+            )
+        return list(translations.values())

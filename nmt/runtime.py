@@ -34,8 +34,13 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def autocast_dtype(precision: str, device: torch.device, prefers_bf16_on_cpu: bool) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` (None: plain fp32).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def autocast_dtype(
+    precision: str, device: torch.device, prefers_bf16_on_cpu: bool, option: str = "trainer.precision"
+) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` (None: plain fp32); errors name ``option``.
 
     ``auto`` picks bf16 on GPUs that support it (else fp16). On the CPU it picks bf16 only for
     models that gain from it (the Transformer; an RNN's small per-step products do not) and only
@@ -50,10 +55,15 @@ def autocast_dtype(precision: str, device: torch.device, prefers_bf16_on_cpu: bo
             torch.bfloat16 if device.type == "cpu" and prefers_bf16_on_cpu and cpu_has_native_bf16() else None
         )
     if precision not in choices:
-        raise NmtError(f"trainer.precision: unknown {precision!r}; choose auto, fp32, bf16 or fp16")
+        raise NmtError(f"{option}: unknown {precision!r}; choose {', '.join(PRECISIONS)}")
     if precision == "fp16" and device.type != "cuda":
-        raise NmtError("trainer.precision: fp16 needs a CUDA GPU; use bf16 or fp32")
+        raise NmtError(f"{option}: fp16 needs a CUDA GPU; use bf16 or fp32")
     return choices[precision]
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """fp32, bf16 or fp16: what an ``autocast_dtype`` result computes in."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def cpu_has_native_bf16() -> bool:

@@ -22,12 +22,12 @@ import torch
 from torch import Tensor
 
 from nmt.data.clean import normalize
-from nmt.data.vocab import EOS_PIECE
+from nmt.data.vocab import EOS_PIECE, Vocab
 from nmt.decoding import DecodeConfig, Ensemble, Hypothesis, generate
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder
 from nmt.rundir import Run, load_run
-from nmt.runtime import autocast, autocast_dtype, resolve_device
+from nmt.runtime import autocast, autocast_dtype, precision_name, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +53,21 @@ class Translation:
 class Translator:
     """A trained model (or an ensemble) with its vocabularies, translating batches of sentences."""
 
-    def __init__(self, run: Run, model: EncoderDecoder | None = None) -> None:
-        """``run`` gives the vocabularies; ``model`` decodes (default: the run's own)."""
+    def __init__(self, run: Run, model: EncoderDecoder | None = None, precision: str = "auto") -> None:
+        """``run`` gives the vocabularies; ``model`` decodes (default: the run's own). ``precision``:
+        auto, fp32, bf16 or fp16 (CUDA), what the model computes in (``nmt.runtime.autocast_dtype``:
+        auto is bf16 on GPUs, and on CPUs with native bf16 for models that gain from it)."""
         self.run, self.model = run, model or run.model
         self.device = next(self.model.parameters()).device
-        self.dtype = autocast_dtype("auto", self.device, self.model.prefers_bf16_on_cpu)
+        self.dtype = autocast_dtype(precision, self.device, self.model.prefers_bf16_on_cpu, "--precision")
+        self.precision = precision_name(self.dtype)
         self.max_tokens = (self.model.max_positions or 1024) - 1  # room for EOS/BOS
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> Translator:
-        return cls(load_run(run_dir, checkpoint, resolve_device(device)))
+    def from_run(
+        cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto", precision: str = "auto"
+    ) -> Translator:
+        return cls(load_run(run_dir, checkpoint, resolve_device(device)), precision=precision)
 
     @classmethod
     def from_runs(
@@ -71,12 +76,13 @@ class Translator:
         checkpoint: str = "best",
         device: str = "auto",
         attention_from: int | None = None,
+        precision: str = "auto",
     ) -> Translator:
         """An ensemble: every run must use the same source and target sentencepiece models.
         ``attention_from``: the run (index) whose attention translations carry; None: their mean."""
         runs = [load_run(d, checkpoint, resolve_device(device)) for d in run_dirs]
         if len(runs) == 1:
-            return cls(runs[0])
+            return cls(runs[0], precision=precision)
         for run in runs[1:]:
             sides = (
                 ("source", runs[0].src_vocab, run.src_vocab),
@@ -90,9 +96,9 @@ class Translator:
                     )
         if attention_from is not None and not 0 <= attention_from < len(runs):
             raise NmtError(f"--attention-from {attention_from}: give a run index from 0 to {len(runs) - 1}")
-        return cls(runs[0], Ensemble([r.model for r in runs], attention_from))
+        return cls(runs[0], Ensemble([r.model for r in runs], attention_from), precision)
 
-    @torch.no_grad()  # not inference_mode, which would recast every weight to bf16 at every step
+    @torch.no_grad()  # the search picks inference_mode where autocast allows it
     def translate(
         self,
         sentences: Sequence[str],
@@ -111,9 +117,8 @@ class Translator:
         todo = [i for i, s in enumerate(sources) if s]
         forced = None
         if prefixes is not None:
-            if len(prefixes) != len(sentences):
-                raise NmtError(f"{len(prefixes)} prefixes for {len(sentences)} sentences")
-            forced = [self._encode_prefix(prefixes[i]) for i in todo]
+            check_prefixes(prefixes, sentences)
+            forced = [encode_prefix(self.run.tgt_vocab, prefixes[i], self.max_tokens) for i in todo]
         with autocast(self.device, self.dtype):
             found = generate(self.model, [ids[i] for i in todo], config, prefixes=forced, progress=progress)
         results = [[Translation.empty(s)] for s in sentences]
@@ -121,7 +126,7 @@ class Translator:
             results[i] = [self._translation(sentences[i], ids[i], h) for h in hyps]
         return results
 
-    @torch.no_grad()  # not inference_mode, which would recast every weight to bf16 at every step
+    @torch.no_grad()  # the search picks inference_mode where autocast allows it
     def score(
         self, sources: Sequence[str], targets: Sequence[str], *, batch_size: int = 32, progress: bool = False
     ) -> list[Translation]:
@@ -154,19 +159,6 @@ class Translator:
             ids = ids[: self.max_tokens]
         return ids
 
-    def _encode_prefix(self, prefix: str) -> list[int]:
-        """Target ids of a prefix; one the target vocabulary cannot spell (unknown pieces) is refused."""
-        vocab = self.run.tgt_vocab
-        ids = vocab.encode([normalize(prefix)])[0]
-        if vocab.sp.unk_id() in ids:
-            raise NmtError(
-                f"prefix {prefix!r}: the target vocabulary cannot encode it (unknown pieces in "
-                f"{' '.join(vocab.pieces(ids))})"
-            )
-        if len(ids) >= self.max_tokens:
-            raise NmtError(f"prefix {prefix!r}: {len(ids)} subwords, more than the model can generate")
-        return ids
-
     def _translation(self, source: str, src_ids: list[int], hyp: Hypothesis) -> Translation:
         vocab = self.run.tgt_vocab
         return Translation(
@@ -178,3 +170,23 @@ class Translator:
             tgt_tokens=[*vocab.pieces(hyp.tokens), EOS_PIECE],
             attention=hyp.attention.float(),
         )
+
+
+def check_prefixes(prefixes: Sequence[str], sentences: Sequence[str]) -> None:
+    """One prefix per sentence, or a clear error."""
+    if len(prefixes) != len(sentences):
+        raise NmtError(f"{len(prefixes)} prefixes for {len(sentences)} sentences")
+
+
+def encode_prefix(vocab: Vocab, prefix: str, max_tokens: int | None = None) -> list[int]:
+    """Target ids of a prefix; one the target vocabulary cannot spell (unknown pieces), or with
+    ``max_tokens`` pieces or more (no room left for EOS), is refused."""
+    ids = vocab.encode([normalize(prefix)])[0]
+    if vocab.sp.unk_id() in ids:
+        raise NmtError(
+            f"prefix {prefix!r}: the target vocabulary cannot encode it (unknown pieces in "
+            f"{' '.join(vocab.pieces(ids))})"
+        )
+    if max_tokens is not None and len(ids) >= max_tokens:
+        raise NmtError(f"prefix {prefix!r}: {len(ids)} subwords, more than the model can generate")
+    return ids

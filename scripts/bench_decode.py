@@ -1,21 +1,28 @@
 """Decoding speed: sentences/s and target tokens/s of greedy search, beam 5 and sampling.
 
     python scripts/bench_decode.py --run runs/multi30k_en_de/rnn_bahdanau \\
-        --run runs/multi30k_en_de/transformer
+        --run runs/multi30k_en_de/transformer --ctranslate2
     python scripts/bench_decode.py --run runs/multi30k_en_de/transformer --profile   # where beam time goes
 
 Every trained run translates Multi30k test_2016_flickr (1,000 sentences) in batches of 64 on the
 CPU, once with its incremental decoder (the prefix is never recomputed) and once as the reference
 without it: at every step the model runs a full teacher-forced forward pass (encoder included) over
 the prefix decoded so far and keeps the last position. Both go through the same search loop, so
-their outputs are the same (the table shows BLEU for both). Prints a Markdown table; ``--profile``
-adds torch.profiler's most expensive operators of one beam-5 pass.
+their outputs are the same up to rounding (the table counts the lines identical to the incremental
+decoder's, and shows BLEU). ``--ctranslate2`` adds, for Transformer runs, their CTranslate2 exports
+(fp32 and int8, written to a temporary folder) decoding greedy and beam 5 with as many threads as
+torch. The decoders of a run translate in turn, ``--repeat`` rounds after a warm-up batch each, and
+each one's fastest pass counts, so that the ratios hold on a busy machine. Prints a Markdown table
+and the ratios the decoding targets are about; ``--profile`` adds torch.profiler's most
+expensive operators of one beam-5 pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import sacrebleu
@@ -28,7 +35,8 @@ from nmt.config import register_configs
 from nmt.data.pipeline import load_pairs
 from nmt.decoding import DecodeConfig
 from nmt.models import EncoderDecoder, State
-from nmt.translate import Translator
+from nmt.models.transformer import Transformer
+from nmt.translate import Translation, Translator
 
 REPO = Path(__file__).resolve().parents[1]
 STRATEGIES = {
@@ -78,37 +86,95 @@ def test_set() -> tuple[list[str], list[str]]:
     return [s for s, _ in pairs], [t for _, t in pairs]
 
 
-def timed(translator: Translator, sources: list[str], config: DecodeConfig) -> tuple[float, int, list[str]]:
-    """Seconds to translate ``sources``, target tokens produced (EOS included), the translations."""
-    translator.translate(sources[: config.batch_size], config)  # warm-up: kernels for these shapes
-    start = time.perf_counter()
-    results = translator.translate(sources, config)
-    seconds = time.perf_counter() - start
-    return seconds, sum(len(r[0].tgt_tokens) for r in results), [r[0].text for r in results]
+Translate = Callable[[list[str], DecodeConfig], list[list[Translation]]]
 
 
-def bench_run(run_dir: str, sources: list[str], refs: list[str], batch_size: int) -> list[str]:
-    """One table row per strategy and decoder (incremental, recomputing)."""
-    translator = Translator.from_run(run_dir, device="cpu")
-    reference = Translator(translator.run, Recompute(translator.model))
-    name, rows = translator.run.cfg.model.name, []
-    for strategy, config in STRATEGIES.items():
-        config = DecodeConfig(**{**config.__dict__, "batch_size": batch_size})
-        cached = timed(translator, sources, config)
-        again = timed(reference, sources, config)
-        for label, (seconds, tokens, hyps) in (("incremental", cached), ("no cache", again)):
-            bleu = sacrebleu.corpus_bleu(hyps, [refs]).score
-            rows.append(
-                f"| {name} | {strategy} | {label} | {len(sources) / seconds:,.1f} | {tokens / seconds:,.0f} "
-                f"| {1000 * seconds / len(sources):.2f} | {bleu:.2f} |"
+Timing = tuple[float, int, list[str]]
+"""Seconds (the fastest pass), target tokens produced (EOS included), the translations."""
+
+
+class Bench:
+    """Times decoders on one test set, interleaved, and writes the table rows."""
+
+    def __init__(self, sources: list[str], refs: list[str], batch_size: int, repeat: int) -> None:
+        self.sources, self.refs, self.batch_size, self.repeat = sources, refs, batch_size, repeat
+        self.rows: list[str] = []
+
+    def time(self, decoders: dict[str, tuple[Translate, DecodeConfig]]) -> dict[str, Timing]:
+        """Every decoder translates the sources ``repeat`` times, round-robin (so that a busy moment
+        of a shared machine slows them all), after a warm-up batch each; the fastest pass counts."""
+        runs = {
+            label: (translate, DecodeConfig(**{**config.__dict__, "batch_size": self.batch_size}))
+            for label, (translate, config) in decoders.items()
+        }
+        for translate, config in runs.values():
+            translate(self.sources[: self.batch_size], config)  # warm-up: kernels for these shapes
+        seconds: dict[str, float] = dict.fromkeys(runs, float("inf"))
+        results: dict[str, list[list[Translation]]] = {}
+        for _ in range(self.repeat):
+            for label, (translate, config) in runs.items():
+                start = time.perf_counter()
+                results[label] = translate(self.sources, config)
+                seconds[label] = min(seconds[label], time.perf_counter() - start)
+        return {
+            label: (seconds[label], sum(len(r[0].tgt_tokens) for r in found), [r[0].text for r in found])
+            for label, found in results.items()
+        }
+
+    def row(self, model: str, search: str, decoder: str, timing: Timing, ours: list[str]) -> None:
+        seconds, tokens, hyps = timing
+        same = sum(a == b for a, b in zip(hyps, ours, strict=True))
+        bleu = sacrebleu.corpus_bleu(hyps, [self.refs]).score
+        n = len(self.sources)
+        self.rows.append(
+            f"| {model} | {search} | {decoder} | {n / seconds:,.1f} | {tokens / seconds:,.0f} "
+            f"| {1000 * seconds / n:.2f} | {bleu:.2f} | {same}/{n} |"
+        )
+
+
+def bench_run(bench: Bench, run_dir: str, precision: str, recompute: bool, ctranslate2: bool) -> list[str]:
+    """Rows per strategy and decoder (incremental, recomputing, CTranslate2), and the ratios."""
+    translator = Translator.from_run(run_dir, device="cpu", precision=precision)
+    name = f"{translator.run.cfg.model.name} ({translator.precision})"
+    decoders = {("incremental", s): (translator.translate, c) for s, c in STRATEGIES.items()}
+    if recompute:
+        reference = Translator(translator.run, Recompute(translator.model), precision)
+        decoders |= {("no cache", s): (reference.translate, c) for s, c in STRATEGIES.items()}
+    with tempfile.TemporaryDirectory() as folder:
+        if ctranslate2 and isinstance(translator.model, Transformer):
+            decoders |= ctranslate2_decoders(run_dir, Path(folder))
+        timings = bench.time(decoders)
+    ours = {s: timings["incremental", s] for s in STRATEGIES}
+    for (decoder, strategy), timing in timings.items():
+        bench.row(name, strategy, decoder, timing, ours[strategy][2])
+    notes = [f"{name}: sampling takes {ours['sampling'][0] / ours['greedy'][0]:.2f}x greedy's time"]
+    for (decoder, strategy), timing in timings.items():
+        if decoder == "no cache":
+            notes.append(f"{name} {strategy}: the cache is {timing[0] / ours[strategy][0]:.2f}x faster")
+        elif decoder != "incremental":
+            notes.append(
+                f"{name} {strategy}: {decoder} is {ours[strategy][0] / timing[0]:.2f}x as fast as ours"
             )
-        rows.append(f"| {name} | {strategy} | speed-up of the cache | {again[0] / cached[0]:.2f}x | | | |")
-    return rows
+    return notes
 
 
-def profile_beam(run_dir: str, sources: list[str], batch_size: int, top: int = 15) -> str:
+def ctranslate2_decoders(run_dir: str, folder: Path) -> dict[tuple[str, str], tuple[Translate, DecodeConfig]]:
+    """Greedy and beam 5 of the run's CTranslate2 exports (fp32, int8) written under ``folder``,
+    with as many threads as torch."""
+    from nmt.export import CTranslate2Translator, export_ctranslate2
+
+    decoders = {}
+    for quantization, label in (("float32", "ctranslate2 fp32"), ("int8", "ctranslate2 int8")):
+        export = export_ctranslate2(run_dir, folder / quantization, quantization)
+        engine = CTranslate2Translator(export, threads=torch.get_num_threads())
+        for strategy in ("greedy", "beam 5"):
+            decoders[label, strategy] = (engine.translate, STRATEGIES[strategy])
+    return decoders
+
+
+def profile_beam(run_dir: str, sources: list[str], batch_size: int, precision: str, top: int = 15) -> str:
     """torch.profiler's operators by self CPU time over one beam-5 pass of the first 256 sentences."""
-    translator = Translator.from_run(run_dir, device="cpu")
+    translator = Translator.from_run(run_dir, device="cpu", precision=precision)
     config = DecodeConfig(beam=5, batch_size=batch_size)
     translator.translate(sources[:batch_size], config)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -123,18 +189,34 @@ def main() -> None:
     parser.add_argument("--run", action="append", default=[], help="a trained Multi30k En-De run")
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
     parser.add_argument("--sentences", type=int, default=None, help="only the first N test sentences")
+    parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (our decoders)")
+    parser.add_argument("--threads", type=int, default=None, help="torch and CTranslate2 threads")
+    parser.add_argument("--repeat", type=int, default=1, help="passes per timing (the fastest counts)")
+    parser.add_argument(
+        "--ctranslate2", action="store_true", help="add the CTranslate2 exports of Transformer runs"
+    )
+    parser.add_argument(
+        "--no-recompute", action="store_true", help="leave out the reference without the cache"
+    )
     parser.add_argument("--profile", action="store_true", help="profile beam 5 of the first run")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sources, refs = test_set()
     sources, refs = sources[: args.sentences], refs[: args.sentences]
+    bench = Bench(sources, refs, args.batch_size, args.repeat)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; {len(sources)} sentences\n")
-    print("| model | search | decoder | sentences/s | target tokens/s | ms/sentence | BLEU |")
-    print("|---|---|---|---:|---:|---:|---:|")
-    for run in args.run:
-        for row in bench_run(run, sources, refs, args.batch_size):
-            print(row, flush=True)
+    notes = [
+        note
+        for run in args.run
+        for note in bench_run(bench, run, args.precision, not args.no_recompute, args.ctranslate2)
+    ]
+    print("| model | search | decoder | sentences/s | target tokens/s | ms/sentence | BLEU | same lines |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print("\n".join(bench.rows))
+    print("\n" + "\n".join(notes))
     if args.profile and args.run:
-        print("\n" + profile_beam(args.run[0], sources, args.batch_size))
+        print("\n" + profile_beam(args.run[0], sources, args.batch_size, args.precision))
 
 
 if __name__ == "__main__":

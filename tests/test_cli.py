@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, TINY_MODEL
 
+from nmt.decoding import DecodeConfig, length_penalty
+from nmt.errors import NmtError
+from nmt.export import CTranslate2Translator
 from nmt.translate import Translator
 
 TINY_RUN = [
@@ -144,14 +147,11 @@ def test_the_transformer_trains_translates_and_aligns_through_the_same_commands(
 def check_ctranslate2_export(run: Path) -> None:
     """The export gives CTranslate2 our model exactly: the same log-probability for every output,
     and `--engine ctranslate2` translates through the same command, one line per input."""
-    from nmt.export import CTranslate2Translator
-
     for quantization in ([], ["--quantization", "int8"]):
         nmt("export", str(run), "--format", "ctranslate2", *quantization)
     exported = CTranslate2Translator(run / "ctranslate2")
     sources = ["A dog runs.", "Two men sit on a bench in the park."]
-    ours = Translator.from_run(str(run), device="cpu")
-    ours.dtype = None  # fp32, as the export
+    ours = Translator.from_run(str(run), device="cpu", precision="fp32")  # as the export
     for source, nbest in zip(sources, ours.translate(sources, beam=3, nbest=3), strict=True):
         src = [[*exported.src_vocab.pieces(exported.src_vocab.encode([source])[0]), "</s>"]] * len(nbest)
         scored = exported.translator.score_batch(src, [h.tgt_tokens[:-1] for h in nbest])
@@ -162,6 +162,25 @@ def check_ctranslate2_export(run: Path) -> None:
         )
         assert out.stdout.decode().count("\n") == 3 and out.stdout.decode().split("\n")[1] == ""
     assert_clean_error(nmt("translate", str(run), "--engine", "ctranslate2", "Hi.", check=False), "export")
+    check_ctranslate2_ranking(exported, sources)
+
+
+def check_ctranslate2_ranking(exported: CTranslate2Translator, sources: list[str]) -> None:
+    """CTranslate2's hypotheses carry their log-probability (recovered from its own length
+    normalisation) and are ranked by ours; prefixes are checked as ours are."""
+    for alpha in (0.0, 0.6, 1.5):
+        found = exported.translate(sources, DecodeConfig(beam=4, nbest=3, alpha=alpha))
+        for source, nbest in zip(sources, found, strict=True):
+            src = [[*exported.src_vocab.pieces(exported.src_vocab.encode([source])[0]), "</s>"]] * len(nbest)
+            scored = exported.translator.score_batch(src, [h.tgt_tokens[:-1] for h in nbest])
+            assert [h.log_prob for h in nbest] == pytest.approx([sum(s.log_probs) for s in scored], abs=1e-3)
+            expected = [h.log_prob / length_penalty(len(h.tgt_tokens), alpha) for h in nbest]
+            assert [h.score for h in nbest] == pytest.approx(expected, abs=1e-5)
+            assert [h.score for h in nbest] == sorted((h.score for h in nbest), reverse=True)
+    with pytest.raises(NmtError, match="2 prefixes for 1 sentences"):
+        exported.translate(["A dog runs."], prefixes=["Ein", "Zwei"])
+    with pytest.raises(NmtError, match="prefix"):
+        exported.translate(["A dog runs."], prefixes=["漢字"])
 
 
 def test_ctranslate2_refuses_rnn_runs(run_dir: Path) -> None:
@@ -358,10 +377,32 @@ def test_decoding_options_that_make_no_sense_name_the_option(run_dir: Path) -> N
         (["--sample", "--temperature", "0"], "--temperature"),
         (["--prefix", "漢字"], "prefix"),
         (["--attention-from", "first"], "--attention-from"),
+        (["--precision", "fp64"], "--precision: unknown 'fp64'"),
+        (["--precision", "fp16", "--device", "cpu"], "--precision: fp16 needs a CUDA GPU"),
     ]
     for options, named in cases:
         assert_clean_error(nmt("translate", str(run_dir), "A man.", *options, check=False), named)
+    bad = ["--split", "valid", "--precision", "half"]
+    assert_clean_error(nmt("evaluate", str(run_dir), *bad, check=False), "--precision: unknown 'half'")
     assert_clean_error(nmt("score", str(run_dir), "--src", "x", "--tgt", "y", check=False), "x")
+
+
+def test_precision_is_an_option_and_keys_the_hypothesis_cache(run_dir: Path) -> None:
+    """auto keeps an RNN in fp32 on a CPU; bf16 really computes in bf16 (the same outputs score a
+    little differently); evaluate records the precision, which the hypothesis cache matches."""
+    auto, fp32, bf16 = (
+        Translator.from_run(str(run_dir), device="cpu", precision=p) for p in ("auto", "fp32", "bf16")
+    )
+    assert (auto.precision, fp32.precision, bf16.precision) == ("fp32", "fp32", "bf16")
+    lines = ["A man is walking.", "Two dogs play in the snow."]
+    outputs = [n[0].text for n in fp32.translate(lines, beam=3)]
+    exact, rounded = fp32.score(lines, outputs), bf16.score(lines, outputs)
+    assert [r.log_prob for r in rounded] != [e.log_prob for e in exact]
+    assert [r.log_prob for r in rounded] == pytest.approx([e.log_prob for e in exact], rel=0.05)
+    report = run_dir / "hyps" / "valid.beam1.json"
+    for precision in ("bf16", "fp32"):
+        nmt("evaluate", str(run_dir), "--split", "valid", "--beam", "1", "--precision", precision)
+        assert json.loads(report.read_text())["precision"] == precision
 
 
 def test_score_is_the_searchs_own_log_probability_of_its_output(run_dir: Path, tmp_path: Path) -> None:

@@ -293,29 +293,35 @@ def test_sampling_that_leaves_one_choice_is_greedy(model: ToyModel, options: dic
     assert [h[0].log_prob for h in sampled] == pytest.approx([h[0].log_prob for h in greedy], abs=1e-5)
 
 
-def test_sampling_draws_tokens_as_often_as_their_probability() -> None:
-    """One step, many samples: the first tokens' frequencies match softmax(log p / T) within top-k."""
+@pytest.mark.parametrize(
+    "cut", [{"top_k": 3}, {"top_p": 0.6}, {"top_k": 4, "top_p": 0.7}, {}], ids=["k", "p", "kp", "all"]
+)
+def test_sampling_draws_tokens_as_often_as_their_probability(cut: dict) -> None:
+    """One step, many samples: the first tokens' frequencies match softmax(log p / T), renormalised
+    within the k likeliest tokens and within the nucleus (the smallest set whose mass reaches p)."""
     model = ToyModel(eos_bias=-30.0).eval()
     src, mask = pad_batch([[5, 6, 3]])
     n, temperature = 4000, 2.0
-    found = search(model, src, mask, sampling=True, nbest=n, temperature=temperature, top_k=3, max_len_b=1)
+    found = search(model, src, mask, sampling=True, nbest=n, temperature=temperature, max_len_b=1, **cut)
     first = torch.tensor([h.tokens[0] for h in found[0]])
     log_probs, _, _ = model.step(torch.tensor([BOS]), model.init_state(model.encode(src, mask)))
     allowed = log_probs[0].clone()
     allowed[[PAD, BOS]] = -math.inf
-    top = allowed.topk(3)
-    expected = (top.values / temperature).softmax(-1)
-    observed = torch.stack([(first == tok).float().mean() for tok in top.indices])
-    assert set(first.tolist()) <= set(top.indices.tolist())
-    torch.testing.assert_close(observed, expected, atol=0.03, rtol=0)
+    probs, tokens = (allowed / temperature).softmax(-1).sort(descending=True)
+    probs, tokens = probs[: cut.get("top_k") or None], tokens[: cut.get("top_k") or None]
+    probs = probs / probs.sum()
+    reached = [i for i in range(len(probs)) if probs[: i + 1].sum() >= cut.get("top_p", 1.0) - 1e-6]
+    probs, tokens = probs[: reached[0] + 1], tokens[: reached[0] + 1]
+    observed = torch.stack([(first == tok).float().mean() for tok in tokens])
+    assert set(first.tolist()) <= set(tokens.tolist())
+    torch.testing.assert_close(observed, probs / probs.sum(), atol=0.03, rtol=0)
 
 
 def test_nucleus_keeps_the_smallest_set_that_reaches_top_p() -> None:
-    logits = torch.tensor([[0.5, 0.3, 0.15, 0.05]]).log()[:, [2, 0, 3, 1]]  # shuffled
-    kept = _nucleus(logits, 0.8).isfinite()[0].tolist()
-    assert kept == [False, True, False, True]  # 0.5 + 0.3 reach 0.8
-    assert _nucleus(logits, 0.81).isfinite().sum() == 3
-    assert _nucleus(logits, 1e-9).isfinite().sum() == 1
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])  # likeliest first
+    assert _nucleus(probs, 0.8)[0].tolist() == [True, True, False, False]  # 0.5 + 0.3 reach 0.8
+    assert _nucleus(probs, 0.81).sum() == 3
+    assert _nucleus(probs, 1e-9).sum() == 1
 
 
 @pytest.mark.parametrize(

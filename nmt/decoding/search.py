@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
@@ -112,10 +113,17 @@ def search(
         max(0, p, min(math.floor(config.max_len_a * n + config.max_len_b), limit))
         for n, p in zip(lengths, prefix_lens, strict=True)
     ]
-    with torch.no_grad():  # not inference_mode: it disables autocast's cache of weights cast to bf16
+    with _no_autograd(src.device):
         forced = _prefix_tensor(prefixes, src.device) if any(prefix_lens) else None
         found = _decode(model, src, src_mask, torch.tensor(max_lens, device=src.device), forced, config)
     return _hypotheses(*found, src_mask, config.alpha)
+
+
+def _no_autograd(device: torch.device) -> AbstractContextManager:
+    """inference_mode, the fastest (no_grad made fp32 greedy search 3-4 times slower on a CPU,
+    scripts/bench_decode.py), except under autocast: inference_mode turns off autocast's cache of
+    weights cast to bf16, so every weight would be cast again at every step."""
+    return torch.no_grad() if torch.is_autocast_enabled(device.type) else torch.inference_mode()
 
 
 def _prefix_tensor(prefixes: Sequence[Sequence[int]], device: torch.device) -> Tensor:

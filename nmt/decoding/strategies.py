@@ -72,6 +72,10 @@ class Sampling(Strategy):
 
     Each of the W rows of a sentence is one independent sample. Candidate scores are the model's own
     log-probabilities (not the tempered ones), so a sample's score is log P(sample | source).
+
+    A draw costs one uniform number per row (inverse transform: the first token whose cumulative
+    probability exceeds it), not one per vocabulary entry; top-k works on the k likeliest tokens
+    only, and the vocabulary is sorted only for a nucleus cut without top-k.
     """
 
     def __init__(self, config: DecodeConfig, device: torch.device) -> None:
@@ -81,25 +85,42 @@ class Sampling(Strategy):
 
     def step(self, log_probs: Tensor, scores: Tensor) -> Candidates:
         sentences, width, vocab = log_probs.shape
-        logits = (log_probs / self.temperature).view(-1, vocab)
-        if 0 < self.top_k < vocab:
-            kth = logits.topk(self.top_k, dim=-1).values[:, -1:]
-            logits = logits.masked_fill(logits < kth, -math.inf)
+        logits, ids = self._candidates(log_probs.view(-1, vocab))  # (N, K), (N, K) or None
+        probs = logits.softmax(-1)
         if self.top_p < 1.0:
-            logits = _nucleus(logits, self.top_p)
-        tokens = torch.multinomial(logits.softmax(-1), 1, generator=self.generator).view(sentences, width)
+            probs = probs.masked_fill(~_nucleus(probs, self.top_p), 0.0)
+        tokens = _draw(probs, self.generator)
+        if ids is not None:
+            tokens = ids.gather(1, tokens)
+        tokens = tokens.view(sentences, width)
         chosen = log_probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
         beams = torch.arange(width, device=tokens.device).expand(sentences, width)
         return scores + chosen, tokens, beams
 
+    def _candidates(self, log_probs: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The tempered log-probabilities the draw chooses among (N, K), and their token ids (N, K),
+        likeliest first (None: the whole vocabulary, in vocabulary order)."""
+        logits = log_probs if self.temperature == 1.0 else log_probs / self.temperature
+        vocab = logits.shape[-1]
+        if 0 < self.top_k < vocab:
+            return logits.topk(self.top_k, dim=-1)
+        if self.top_p < 1.0:
+            return logits.sort(-1, descending=True)
+        return logits, None
 
-def _nucleus(logits: Tensor, top_p: float) -> Tensor:
-    """Keep the smallest set of likeliest tokens whose probability reaches top_p (at least one): (N, V)."""
-    ordered, order = logits.sort(-1, descending=True)
-    probs = ordered.softmax(-1)
-    drop_sorted = probs.cumsum(-1) - probs >= top_p  # the likelier tokens already reach top_p
-    drop = torch.empty_like(drop_sorted).scatter_(-1, order, drop_sorted)
-    return logits.masked_fill(drop, -math.inf)
+
+def _nucleus(probs: Tensor, top_p: float) -> Tensor:
+    """Of probabilities sorted likeliest first (N, K): the smallest prefix whose mass reaches top_p
+    (at least one token), as a (N, K) mask."""
+    return probs.cumsum(-1) - probs < top_p  # the likelier tokens do not reach top_p yet
+
+
+def _draw(probs: Tensor, generator: torch.Generator) -> Tensor:
+    """One index per row of (N, K) non-negative weights, drawn in proportion to them: (N, 1)."""
+    cumulative = probs.cumsum(-1)
+    uniform = 1.0 - torch.rand(probs.shape[0], 1, generator=generator, device=probs.device)  # (0, 1]
+    # The first index whose cumulative weight reaches uniform * total: weight-0 indices never do.
+    return torch.searchsorted(cumulative, uniform * cumulative[:, -1:])
 
 
 def strategy_for(config: DecodeConfig, device: torch.device) -> Strategy:

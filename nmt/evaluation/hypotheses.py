@@ -2,7 +2,7 @@
 
 ``nmt evaluate`` and ``nmt compare`` both go through here, so their hypothesis files are the same.
 The JSON file records the ``DecodeConfig.key()`` the hypotheses were decoded with: they are reused
-only when it matches (with the checkpoint's training step and the number of sentences).
+only when it matches (with the precision, the checkpoint's training step and the number of sentences).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def translate_and_score(
         "beam": config.beam,
         "alpha": config.alpha,
         "decode": config.key(),
+        "precision": translator.precision,
         "checkpoint": checkpoint,
         "step": translator.run.step,
         **corpus_scores(hyps, refs),
@@ -71,9 +72,15 @@ def load_or_translate(
     progress: bool = False,
 ) -> list[str]:
     """The translator's hypotheses for ``sources``: read from RUN_DIR/hyps when they were decoded with
-    ``config`` by this checkpoint (same training step), else translated and written now."""
+    ``config`` in the same precision by this checkpoint (same training step), else translated and
+    written now."""
     txt, scores = hyps_paths(translator.run.dir, name, config)
-    wanted = {"sentences": len(sources), "decode": config.key(), "step": translator.run.step}
+    wanted = {
+        "sentences": len(sources),
+        "decode": config.key(),
+        "precision": translator.precision,
+        "step": translator.run.step,
+    }
     if txt.is_file() and scores.is_file():
         report = json.loads(scores.read_text(encoding="utf-8"))
         if all(report.get(key) == value for key, value in wanted.items()):
