@@ -14,7 +14,7 @@ from conftest import TINY_MODEL
 from test_cli import assert_clean_error, gold_files, nmt
 
 from nmt.alignment.aer import read_gold
-from nmt.alignment.score import aer_grid
+from nmt.alignment.score import aer_rows, links_of, word_matrices
 from nmt.rundir import load_run
 
 RNNS = [
@@ -115,7 +115,7 @@ def test_aer_scores_every_type(sweep: Path, data_dir: Path) -> None:
     links = read_gold(gold / "trial.gold.0based.txt")[:8]
     for run_dir in run_dirs(sweep):
         run = load_run(run_dir, "best", "cpu")
-        rows = aer_grid(run, sources, targets, links)
+        rows = aer_rows(links_of(word_matrices(run, sources, targets)), links)
         layers, heads = run.model.attention_grid
         assert len(rows) == layers * (1 + heads if heads > 1 else 1) * (
             2 if run.model.alignment_may_lag else 1
