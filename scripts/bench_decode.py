@@ -11,8 +11,10 @@ the prefix decoded so far and keeps the last position. Both go through the same 
 their outputs are the same up to rounding (the table counts the lines identical to the incremental
 decoder's, and shows BLEU). ``--ctranslate2`` adds, for Transformer runs, their CTranslate2 exports
 (fp32 and int8, written to a temporary folder) decoding greedy and beam 5 with as many threads as
-torch. The decoders of a run translate in turn, ``--repeat`` rounds after a warm-up batch each, and
-each one's fastest pass counts, so that the ratios hold on a busy machine. Prints a Markdown table
+torch. A run's PyTorch decoders translate in turn, ``--repeat`` rounds after a warm-up batch each,
+and each one's fastest pass counts, so that the ratios hold on a busy machine; the CTranslate2
+decoders are timed the same way after them, once ours are done (a live CTranslate2 translator slows
+PyTorch in the same process). Prints a Markdown table
 and the ratios the decoding targets are about; ``--profile`` adds torch.profiler's most
 expensive operators of one beam-5 pass.
 """
@@ -140,10 +142,12 @@ def bench_run(bench: Bench, run_dir: str, precision: str, recompute: bool, ctran
     if recompute:
         reference = Translator(translator.run, Recompute(translator.model), precision)
         decoders |= {("no cache", s): (reference.translate, c) for s, c in STRATEGIES.items()}
-    with tempfile.TemporaryDirectory() as folder:
-        if ctranslate2 and isinstance(translator.model, Transformer):
-            decoders |= ctranslate2_decoders(run_dir, Path(folder))
-        timings = bench.time(decoders)
+    timings = bench.time(decoders)
+    if ctranslate2 and isinstance(translator.model, Transformer):
+        # Timed after ours, never interleaved with them: while a CTranslate2 translator lives, its
+        # thread pool slows PyTorch in the same process (by about a quarter, measured on 2 cores).
+        with tempfile.TemporaryDirectory() as folder:
+            timings |= bench.time(ctranslate2_decoders(run_dir, Path(folder)))
     ours = {s: timings["incremental", s] for s in STRATEGIES}
     for (decoder, strategy), timing in timings.items():
         bench.row(name, strategy, decoder, timing, ours[strategy][2])
