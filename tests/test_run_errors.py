@@ -68,9 +68,13 @@ def resume(run: Path, *overrides: str):
 
 def test_the_log_names_the_precision_chosen_and_why(finished_run: Path) -> None:
     """On a CPU with native bf16 the probe's measurement, else why it was not probed."""
-    probed = r"probe( \(cached\))?: bf16 [\d.]+x fp32, [\d,]+ tokens/s in fp32\)"
+    probed = (
+        r"probe( \(cached\))?: bf16 [\d.]+x fp32, [\d,]+ tokens/s in fp32"
+        r"(; attention by matrix products [\d.]+x the fused kernel)?\)"
+    )
     why = probed if cpu_has_native_bf16() else r"this CPU has no native bf16"
-    assert re.search(rf"precision: auto -> (fp32|bf16) \({why}", (finished_run / "train.log").read_text())
+    log = (finished_run / "train.log").read_text()
+    assert re.search(rf"precision: auto -> (fp32|bf16)( unfused)? \({why}", log)
 
 
 def test_retraining_a_finished_run_as_another_model_is_refused_and_touches_nothing(copy_of_run: Path) -> None:

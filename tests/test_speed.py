@@ -93,7 +93,9 @@ def test_the_probe_times_both_precisions_and_leaves_the_model_and_random_streams
     speeds = precision.probe(
         model, compose("trainer=tiny").trainer, _batches(real_pairs)[:1], torch.device("cpu")
     )
-    assert set(speeds) == {"fp32", "bf16"} and all(s > 0 for s in speeds.values())
+    assert set(speeds) == {"fp32", "bf16", "fp32 unfused", "bf16 unfused"} and all(
+        s > 0 for s in speeds.values()
+    )
     assert torch.equal(torch.get_rng_state(), rng)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
@@ -109,12 +111,30 @@ def test_auto_takes_bf16_where_the_probe_measured_it_faster(
     vocab = real_pairs[0]
     model = build_model(cfg.model, len(vocab), len(vocab), PAD)
     args = (cfg, model, _batches(real_pairs)[:1], torch.device("cpu"), Distributed())
-    dtype, line = precision.training_precision(*args)
+    dtype, speedups, line = precision.training_precision(*args)
+    assert speedups == Speedups()  # an RNN has no fused attention kernel to choose
     assert {None: "fp32", torch.bfloat16: "bf16"}[dtype] == chosen
     assert line == f"auto -> {chosen} (probe: bf16 {bf16_speedup:.2f}x fp32, 1,000 tokens/s in fp32)"
     monkeypatch.setattr(precision, "probe", lambda *args: pytest.fail("probed again"))
-    assert precision.training_precision(*args) == (dtype, line.replace("probe:", "probe (cached):"))
+    assert precision.training_precision(*args) == (dtype, speedups, line.replace("probe:", "probe (cached):"))
     assert len(json.loads((tmp_path / "precision_probe.json").read_text())) == 1
+
+
+@pytest.mark.parametrize(("unfused_gain", "fused"), [(1.3, False), (0.9, True)])
+def test_auto_trains_attention_with_the_kernel_the_probe_measured_faster(
+    unfused_gain: float, fused: bool, real_pairs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Transformer is also timed with its attention as plain matrix products, in each precision."""
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    speeds = {"fp32": 1000.0, "fp32 unfused": 900.0, "bf16": 1500.0, "bf16 unfused": 1500.0 * unfused_gain}
+    monkeypatch.setattr(precision, "probe", lambda *args: speeds)
+    cfg = compose("trainer=tiny", "model=transformer", f"cache_dir={tmp_path}")
+    vocab = real_pairs[0]
+    model = build_model(cfg.model, len(vocab), len(vocab), PAD)
+    assert model.has_fused_attention
+    dtype, speedups, line = precision.training_precision(cfg, model, [], torch.device("cpu"), Distributed())
+    assert dtype == torch.bfloat16 and speedups == Speedups(fused_attention=fused)
+    assert line.endswith(f"attention by matrix products {unfused_gain:.2f}x the fused kernel)")
 
 
 def test_auto_keeps_fp32_without_native_bf16_and_obeys_an_explicit_precision(
@@ -131,8 +151,8 @@ def test_auto_keeps_fp32_without_native_bf16_and_obeys_an_explicit_precision(
     ]:
         cfg = compose("trainer=tiny", "model=transformer", f"trainer.precision={setting}")
         model = build_model(cfg.model, len(vocab), len(vocab), PAD)
-        chosen, said = precision.training_precision(cfg, model, [], cpu, Distributed())
-        assert chosen == dtype and said.startswith(line)
+        chosen, speedups, said = precision.training_precision(cfg, model, [], cpu, Distributed())
+        assert chosen == dtype and speedups == Speedups() and said.startswith(line)
 
 
 def test_the_benchmark_smoke_run_prints_the_table() -> None:
@@ -145,7 +165,8 @@ def test_the_benchmark_smoke_run_prints_the_table() -> None:
     )
     number = r"[\d,.]+"
     row = re.compile(
-        rf"\| cpu \| (\w+) \| {number}k / {number}k \| (fp32|bf16) \| {number} \| {number} \| {number}x "
+        rf"\| cpu \| (\w+) \| {number}k / {number}k \| (fp32|bf16)(?: unfused)? "
+        rf"\| {number} \| {number} \| {number}x "
         rf"\| {number} \| {number} \| {number} \| {number}% \|"
     )
     rows = {match[:2] for match in row.findall(result.stdout)}

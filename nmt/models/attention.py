@@ -283,8 +283,12 @@ class MultiHeadAttention(nn.Module):
     Prepared keys and values are split into heads, (B, H, S, D/H), which is also the shape of a
     decoder's key/value cache. Weights come back per head: (B, H, Tq, S). When they are not
     needed and the normaliser is the plain softmax, the fused ``scaled_dot_product_attention``
-    kernel computes the context (exactly the same function).
+    kernel computes the context (exactly the same function). ``fused_in_training`` = False keeps that
+    kernel to inference: on some CPUs its bf16 backward pass is several times slower than the plain
+    matrix products (``nmt.training.precision`` measures which, per run).
     """
+
+    fused_in_training: bool = True
 
     def __init__(
         self, dim: int, heads: int, dropout: float = 0.0, normalizer: Normalizer | None = None
@@ -315,7 +319,7 @@ class MultiHeadAttention(nn.Module):
         """query (B, Tq, D) over prepared keys/values (B, H, S, D/H); mask (B, 1|Tq, S)."""
         q, mask = self.split(self.q_proj(query)), mask.unsqueeze(1)
         dropout = self.dropout if self.training else 0.0
-        if need_weights or not self.fused:
+        if need_weights or not self.fused or (self.training and not self.fused_in_training):
             weights = self.normalizer(self.score(q, keys), mask)
             context = self.mix(F.dropout(weights, dropout, self.training).to(values.dtype), values)
         else:

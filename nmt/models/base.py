@@ -118,6 +118,14 @@ class EncoderDecoder(nn.Module, ABC):
     """Whether bf16 autocast speeds this model's translation up on CPUs (what ``nmt translate`` runs
     in; training measures it instead: ``nmt/training/precision.py``)."""
 
+    has_fused_attention: bool = False
+    """Whether some attention can run as one fused kernel (``scaled_dot_product_attention``), which
+    ``fuse_attention_in_training`` switches for training."""
+
+    def fuse_attention_in_training(self, fused: bool) -> None:
+        """Train with the fused attention kernel (True) or with plain matrix products (the same
+        function; inference keeps the kernel). Models without ``has_fused_attention`` ignore it."""
+
     source_keys: frozenset[str] = frozenset()
     """State entries that depend on the source sentence alone (the same in every row of a sentence)."""
 

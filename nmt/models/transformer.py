@@ -202,6 +202,15 @@ class Transformer(EncoderDecoder):
         if cfg.tie_embeddings:
             self.generator.weight = self.tgt_embed.weight
 
+    @property
+    def has_fused_attention(self) -> bool:
+        return any(module.fused for module in self.modules() if isinstance(module, MultiHeadAttention))
+
+    def fuse_attention_in_training(self, fused: bool) -> None:
+        for module in self.modules():
+            if isinstance(module, MultiHeadAttention):
+                module.fused_in_training = fused
+
     def _init_weights(self) -> None:
         """Xavier-uniform linear weights, zero biases; embeddings N(0, 1/D) (unit variance once scaled)."""
         for module in self.modules():

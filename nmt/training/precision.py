@@ -4,7 +4,10 @@
 pays depends on the CPU and on the model, so it is measured, never assumed: on a CPU that computes
 bf16 natively (AVX512-BF16 or AMX) a short probe times a few training updates of the model in fp32
 and in bf16, alternating, on the run's own first batches, and bf16 is taken when it is at least
-``MARGIN`` faster (under torchrun rank 0 measures, every rank follows). The result is cached per
+``MARGIN`` faster (under torchrun rank 0 measures, every rank follows). A model with a fused
+attention kernel (``has_fused_attention``) is also timed with plain matrix products in its place,
+and trains with whichever was faster in the chosen precision: on some CPUs the kernel's bf16
+backward pass is several times slower than the matrix products. The result is cached per
 CPU, torch version, thread count, model config and batch size in
 ``<cache_dir>/precision_probe.json``, so later runs of the same shape start at once. A CPU without
 native bf16 emulates it (half the fp32 speed in ``make bench``): fp32 without probing.
@@ -27,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from nmt.data.batching import Batch
 from nmt.models import EncoderDecoder
 from nmt.runtime import Distributed, autocast_dtype, cpu_has_native_bf16
-from nmt.training.step import UpdateStep
+from nmt.training.step import Speedups, UpdateStep
 
 log = logging.getLogger("nmt.train")
 
@@ -39,6 +42,8 @@ PROBE_BATCHES = 2
 """How many of the run's first batches the probe trains on."""
 NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16 with loss scaling"}
 PROBED = {"fp32": None, "bf16": torch.bfloat16}
+UNFUSED = " unfused"
+"""Suffix of a probe candidate that trains attention with plain matrix products, not the kernel."""
 
 
 def training_precision(
@@ -47,39 +52,68 @@ def training_precision(
     batches: Sequence[Batch],
     device: torch.device,
     ranks: Distributed,
-) -> tuple[torch.dtype | None, str]:
-    """The autocast dtype (None: fp32) ``cfg.trainer.precision`` asks for, and what the log says of it.
+) -> tuple[torch.dtype | None, Speedups, str]:
+    """The autocast dtype (None: fp32) ``cfg.trainer.precision`` asks for, the update's speed-ups
+    (with the attention kernel the probe chose) and what the log says of them.
 
     ``batches``: the run's first training batches, which a probe on the CPU times the model on."""
     precision = cfg.trainer.precision
     if precision != "auto":
         dtype = autocast_dtype(precision, device, prefers_bf16_on_cpu=False)
-        return dtype, f"{NAMES[dtype]} (trainer.precision={precision})"
+        return dtype, Speedups(), f"{NAMES[dtype]} (trainer.precision={precision})"
     if device.type != "cpu":
         dtype = autocast_dtype(precision, device, prefers_bf16_on_cpu=False)
         if device.type == "cuda":
             why = "the GPU supports bf16" if dtype == torch.bfloat16 else "the GPU has no bf16"
         else:
             why = f"no autocast on {device.type}"
-        return dtype, f"auto -> {NAMES[dtype]} ({why})"
+        return dtype, Speedups(), f"auto -> {NAMES[dtype]} ({why})"
     if not cpu_has_native_bf16():
         why = "this CPU has no native bf16 (AVX512-BF16 or AMX): emulated bf16 is slower than fp32"
-        return None, f"auto -> fp32 ({why})"
+        return None, Speedups(), f"auto -> fp32 ({why})"
     if not ranks.is_main:  # rank 0 measures, every rank follows it
-        dtype = torch.bfloat16 if ranks.agree([False], device)[0] else None
-        return dtype, f"auto -> {NAMES[dtype]} (rank 0's probe)"
+        bf16, unfused = ranks.agree([False, False], device)
+        chosen = ("bf16" if bf16 else "fp32") + (UNFUSED if unfused else "")
+        return (
+            PROBED["bf16" if bf16 else "fp32"],
+            Speedups(fused_attention=not unfused),
+            f"auto -> {chosen} (rank 0's probe)",
+        )
     speeds, cached = probe_cached(cfg, model, batches, device)
-    faster = ranks.agree([speeds["bf16"] >= MARGIN * speeds["fp32"]], device)[0]
-    dtype = torch.bfloat16 if faster else None
-    measured = f"probe{' (cached)' if cached else ''}: bf16 {speeds['bf16'] / speeds['fp32']:.2f}x fp32"
-    return dtype, f"auto -> {NAMES[dtype]} ({measured}, {speeds['fp32']:,.0f} tokens/s in fp32)"
+    best = {precision: fastest(speeds, precision) for precision in PROBED}
+    bf16 = speeds[best["bf16"]] >= MARGIN * speeds[best["fp32"]]
+    precision = "bf16" if bf16 else "fp32"
+    unfused = best[precision].endswith(UNFUSED)
+    ranks.agree([bf16, unfused], device)
+    bf16_gain, fp32_speed = speeds[best["bf16"]] / speeds[best["fp32"]], speeds[best["fp32"]]
+    source = "probe (cached)" if cached else "probe"
+    measured = f"{source}: bf16 {bf16_gain:.2f}x fp32, {fp32_speed:,.0f} tokens/s in fp32"
+    if model.has_fused_attention:
+        ratio = speeds[precision + UNFUSED] / speeds[precision]
+        measured += f"; attention by matrix products {ratio:.2f}x the fused kernel"
+    return PROBED[precision], Speedups(fused_attention=not unfused), f"auto -> {best[precision]} ({measured})"
+
+
+def fastest(speeds: dict[str, float], precision: str) -> str:
+    """The fastest probe candidate of ``precision``: "fp32", or "fp32 unfused" when that was faster."""
+    return max((name for name in speeds if name.removesuffix(UNFUSED) == precision), key=speeds.__getitem__)
+
+
+def candidates(model: EncoderDecoder) -> dict[str, tuple[torch.dtype | None, Speedups]]:
+    """What the probe times: each precision, and with unfused attention where the model has a kernel."""
+    attention = [("", True), (UNFUSED, False)] if model.has_fused_attention else [("", True)]
+    return {
+        precision + suffix: (dtype, Speedups(fused_attention=fused))
+        for precision, dtype in PROBED.items()
+        for suffix, fused in attention
+    }
 
 
 def probe_cached(
     cfg: DictConfig, model: EncoderDecoder, batches: Sequence[Batch], device: torch.device
 ) -> tuple[dict[str, float], bool]:
-    """Training tokens/s of ``model`` per precision ({"fp32": ..., "bf16": ...}), from the cache when
-    this CPU measured the same shape before; and whether it came from there."""
+    """Training tokens/s of ``model`` per candidate ({"fp32": ..., "bf16": ..., "bf16 unfused": ...}),
+    from the cache when this CPU measured the same shape before; and whether it came from there."""
     path = Path(cfg.cache_dir) / "precision_probe.json"
     key = json.dumps(
         {
@@ -88,6 +122,7 @@ def probe_cached(
             "threads": torch.get_num_threads(),
             "model": OmegaConf.to_container(cfg.model, resolve=True),
             "batch_tokens": cfg.trainer.batch_tokens,
+            "candidates": sorted(candidates(model)),
         },
         sort_keys=True,
     )
@@ -97,7 +132,7 @@ def probe_cached(
         table = {}
     if key in table:
         return table[key], True
-    log.info("timing fp32 against bf16 training updates (trainer.precision=auto)")
+    log.info("timing training updates in %s (trainer.precision=auto)", ", ".join(candidates(model)))
     speeds = probe(model, cfg.trainer, batches, device)
     table[key] = speeds
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,11 +143,14 @@ def probe_cached(
 
 
 def probe(model: EncoderDecoder, tc: Any, batches: Sequence[Batch], device: torch.device) -> dict[str, float]:
-    """Tokens/s (source + target) of training updates of a copy of ``model`` in fp32 and in bf16:
-    one warm-up update per precision and batch, then ``PROBE_ROUNDS`` rounds that alternate them
-    (so a busy machine slows both alike). The model and the random-number streams are left as they
-    were."""
-    steps = {name: UpdateStep(copy.deepcopy(model), tc, device, dtype) for name, dtype in PROBED.items()}
+    """Tokens/s (source + target) of training updates of a copy of ``model`` per candidate
+    (``candidates``): one warm-up update per candidate and batch, then ``PROBE_ROUNDS`` rounds that
+    alternate them (so a busy machine slows all alike). The model and the random-number streams are
+    left as they were."""
+    steps = {
+        name: UpdateStep(copy.deepcopy(model), tc, device, dtype, speedups=speedups)
+        for name, (dtype, speedups) in candidates(model).items()
+    }
     tokens = sum(batch.num_tokens + int(batch.src_mask.sum()) for batch in batches)
     seconds = dict.fromkeys(steps, 0.0)
     with torch.random.fork_rng(devices=[]):

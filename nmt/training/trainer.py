@@ -153,9 +153,9 @@ class Trainer:
             world=ranks.world,
         )
         first = [train_data.batch(indices).to(device) for indices in self.batches.batches()[:PROBE_BATCHES]]
-        self.dtype, precision = training_precision(cfg, model, first, device, ranks)
+        self.dtype, speedups, precision = training_precision(cfg, model, first, device, ranks)
         log.info("precision: %s", precision)
-        self.update = UpdateStep(model, self.tc, device, self.dtype, ranks)
+        self.update = UpdateStep(model, self.tc, device, self.dtype, ranks, speedups)
         self.optimizer, self.scaler = self.update.optimizer, self.update.scaler
         self.lr_multiplier = lr_multiplier(self.tc)
         self.writer = SummaryWriter(self.run_dir / "tensorboard") if ranks.is_main else None
