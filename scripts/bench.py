@@ -288,8 +288,6 @@ def bench_model(
         for speedup in dict.fromkeys([*args.ablate, *unfused]):
             without = replace(Speedups(), **{speedup: False})
             variants[speedup] = our_step(copy.deepcopy(ours), cfg.trainer, device, dtype, without)
-        if args.profile:
-            profile(name, precision, variants["ours"], batches[0])
         seconds = time_interleaved(variants, batches, device)
         speed = {
             k: statistics.median(t / s for t, s in zip(real_tokens, v, strict=True))
@@ -299,6 +297,8 @@ def bench_model(
         ours_speed, reference_speed = speed[trained], speed["reference"]
         flop_rate = statistics.median(f / s for f, s in zip(flops, seconds[trained], strict=True))
         peak, label = peaks[precision], precision + (" unfused" if trained != "ours" else "")
+        if args.profile:
+            profile(name, label, variants[trained], batches[0])
         rows.append(
             f"| {device.type} | {name} | {model_size(ours)} / {model_size(reference)} | {label} "
             f"| {ours_speed:,.0f} | {reference_speed:,.0f} | {ours_speed / reference_speed:.2f}x "
