@@ -231,6 +231,22 @@ def matmul_peak(size: int, dtype: torch.dtype, device: torch.device, repeats: in
     return 2 * size**3 / best
 
 
+def peak_memory(
+    cfg: DictConfig, vocab: int, device: torch.device, dtype: torch.dtype | None, batch: Batch
+) -> int:
+    """Peak bytes of GPU memory that our update on ``batch`` holds: weights, gradients, optimiser
+    state and activations of a freshly built model (measured on its third update)."""
+    torch.cuda.empty_cache()
+    base = torch.cuda.memory_allocated(device)
+    model = build_model(cfg.model, vocab, vocab, PAD).to(device)
+    step = our_step(model, cfg.trainer, device, dtype, Speedups())
+    for _ in range(2):
+        step(batch)
+    torch.cuda.reset_peak_memory_stats(device)
+    step(batch)
+    return torch.cuda.max_memory_allocated(device) - base
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -258,9 +274,9 @@ def time_interleaved(
 
 def bench_model(
     name: str, args: argparse.Namespace, data_cfg: list[str], device: torch.device, peaks: dict[str, float]
-) -> tuple[list[str], list[str]]:
-    """Table rows of model ``name``: ours against the reference, per precision; and ours against
-    ours without each of the ``--ablate`` speed-ups."""
+) -> tuple[list[str], list[str], list[str]]:
+    """Table rows of model ``name``: ours against the reference, per precision; ours against ours
+    without each of the ``--ablate`` speed-ups; and, on a GPU, the peak memory of our update."""
     overrides = [f"model={name}"]
     if args.smoke:
         overrides += SMOKE_MODEL[compose_config(*overrides).model.arch]
@@ -273,7 +289,14 @@ def bench_model(
     batches = [data.corpus.batch(indices).to(device) for indices in order[: args.steps]]
     real_tokens = [b.num_tokens + int(b.src_mask.sum()) for b in batches]
     flops = [training_flops(cfg.model, vocab, b) for b in batches]
-    rows, ablations = [], []
+    rows, ablations, memory = [], [], []
+    if device.type == "cuda":
+        largest = max(batches, key=lambda b: b.num_tokens + int(b.src_mask.sum()))
+        memory = [
+            f"| {name} | {precision} | {largest.num_tokens + int(largest.src_mask.sum()):,} "
+            f"| {peak_memory(cfg, vocab, device, dtype, largest) / 2**30:.2f} |"
+            for precision, dtype in PRECISIONS.items()
+        ]
     for precision, dtype in PRECISIONS.items():
         torch.manual_seed(cfg.seed)
         ours = build_model(cfg.model, vocab, vocab, PAD).to(device)
@@ -310,7 +333,7 @@ def bench_model(
             f"| {speed[speedup]:,.0f} | {speed['ours'] / speed[speedup]:.2f}x |"
             for speedup in args.ablate
         ]
-    return rows, ablations
+    return rows, ablations, memory
 
 
 def our_step(
@@ -384,16 +407,21 @@ def main() -> None:
             "| matmul peak GFLOP/s | MFU |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
-        ablations = []
+        ablations, memory = [], []
         for name in args.models:
-            rows, more = bench_model(name, args, data_cfg, device, peaks)
+            rows, more, held = bench_model(name, args, data_cfg, device, peaks)
             print("\n".join(rows), flush=True)
             ablations += more
+            memory += held
         print(f"\n(peak: the best of 5 {args.matmul}^3 matrix products per precision, in this run)")
         if ablations:
             print("\n| device | model | precision | speed-up | with, tokens/s | without, tokens/s | gain |")
             print("|---|---|---|---|---|---|---|")
             print("\n".join(ablations))
+        if memory:
+            print("\n| model | precision | batch tokens | peak GPU memory of our update, GiB |")
+            print("|---|---|---|---|")
+            print("\n".join(memory))
 
 
 if __name__ == "__main__":

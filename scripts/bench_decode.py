@@ -4,19 +4,18 @@
         --run runs/multi30k_en_de/transformer --ctranslate2
     python scripts/bench_decode.py --run runs/multi30k_en_de/transformer --profile   # where beam time goes
 
-Every trained run translates Multi30k test_2016_flickr (1,000 sentences) in batches of 64 on the
-CPU, once with its incremental decoder (the prefix is never recomputed) and once as the reference
-without it: at every step the model runs a full teacher-forced forward pass (encoder included) over
-the prefix decoded so far and keeps the last position. Both go through the same search loop, so
-their outputs are the same up to rounding (the table counts the lines identical to the incremental
-decoder's, and shows BLEU). ``--ctranslate2`` adds, for Transformer runs, their CTranslate2 exports
-(fp32 and int8, written to a temporary folder) decoding greedy and beam 5 with as many threads as
-torch. A run's PyTorch decoders translate in turn, ``--repeat`` rounds after a warm-up batch each,
-and each one's fastest pass counts, so that the ratios hold on a busy machine; the CTranslate2
-decoders are timed the same way after them, once ours are done (a live CTranslate2 translator slows
-PyTorch in the same process). Prints a Markdown table
-and the ratios the decoding targets are about; ``--profile`` adds torch.profiler's most
-expensive operators of one beam-5 pass.
+Every trained run translates Multi30k test_2016_flickr (1,000 sentences) in batches of 64 on the CPU
+(``--device cuda``: the GPU), once with its incremental decoder (the prefix is never recomputed) and
+once as the reference without it: at every step the model runs a full teacher-forced forward pass
+(encoder included) over the prefix decoded so far and keeps the last position. Both go through the
+same search loop, so their outputs are the same up to rounding (the table counts the lines identical
+to the incremental decoder's, and shows BLEU). ``--ctranslate2`` adds, for Transformer runs, their
+CTranslate2 exports (fp32 and int8, written to a temporary folder) decoding greedy and beam 5 with
+as many threads as torch. A run's PyTorch decoders translate in turn, ``--repeat`` rounds after a
+warm-up batch each, and each one's fastest pass counts, so that the ratios hold on a busy machine;
+the CTranslate2 decoders are timed the same way after them, once ours are done (a live CTranslate2
+translator slows PyTorch in the same process). Prints a Markdown table and the ratios the decoding
+targets are about; ``--profile`` adds torch.profiler's most expensive operators of one beam-5 pass.
 """
 
 from __future__ import annotations
@@ -134,9 +133,11 @@ class Bench:
         )
 
 
-def bench_run(bench: Bench, run_dir: str, precision: str, recompute: bool, ctranslate2: bool) -> list[str]:
+def bench_run(
+    bench: Bench, run_dir: str, device: str, precision: str, recompute: bool, ctranslate2: bool
+) -> list[str]:
     """Rows per strategy and decoder (incremental, recomputing, CTranslate2), and the ratios."""
-    translator = Translator.from_run(run_dir, device="cpu", precision=precision)
+    translator = Translator.from_run(run_dir, device=device, precision=precision)
     name = f"{translator.run.cfg.model.name} ({translator.precision})"
     decoders = {("incremental", s): (translator.translate, c) for s, c in STRATEGIES.items()}
     if recompute:
@@ -176,14 +177,19 @@ def ctranslate2_decoders(run_dir: str, folder: Path) -> dict[tuple[str, str], tu
     return decoders
 
 
-def profile_beam(run_dir: str, sources: list[str], batch_size: int, precision: str, top: int = 15) -> str:
-    """torch.profiler's operators by self CPU time over one beam-5 pass of the first 256 sentences."""
-    translator = Translator.from_run(run_dir, device="cpu", precision=precision)
+def profile_beam(
+    run_dir: str, sources: list[str], batch_size: int, device: str, precision: str, top: int = 15
+) -> str:
+    """torch.profiler's operators by their own time (CPU, or GPU on a GPU) over one beam-5 pass of
+    the first 256 sentences."""
+    translator = Translator.from_run(run_dir, device=device, precision=precision)
     config = DecodeConfig(beam=5, batch_size=batch_size)
     translator.translate(sources[:batch_size], config)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    gpu = device.startswith("cuda")
+    with profile(activities=[ProfilerActivity.CPU, *[ProfilerActivity.CUDA] * gpu]) as prof:
         translator.translate(sources[:256], config)
-    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
+    sort = "self_cuda_time_total" if gpu else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=sort, row_limit=top)
 
 
 def main() -> None:
@@ -193,6 +199,7 @@ def main() -> None:
     parser.add_argument("--run", action="append", default=[], help="a trained Multi30k En-De run")
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
     parser.add_argument("--sentences", type=int, default=None, help="only the first N test sentences")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (our decoders; CTranslate2 on the CPU)")
     parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (our decoders)")
     parser.add_argument("--threads", type=int, default=None, help="torch and CTranslate2 threads")
     parser.add_argument("--repeat", type=int, default=1, help="passes per timing (the fastest counts)")
@@ -209,18 +216,21 @@ def main() -> None:
     sources, refs = test_set()
     sources, refs = sources[: args.sentences], refs[: args.sentences]
     bench = Bench(sources, refs, args.batch_size, args.repeat)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; {len(sources)} sentences\n")
+    setting = f"{torch.get_num_threads()} threads, {args.device}"
+    print(f"torch {torch.__version__}, {setting}; {len(sources)} sentences\n")
     notes = [
         note
         for run in args.run
-        for note in bench_run(bench, run, args.precision, not args.no_recompute, args.ctranslate2)
+        for note in bench_run(
+            bench, run, args.device, args.precision, not args.no_recompute, args.ctranslate2
+        )
     ]
     print("| model | search | decoder | sentences/s | target tokens/s | ms/sentence | BLEU | same lines |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
     print("\n".join(bench.rows))
     print("\n" + "\n".join(notes))
     if args.profile and args.run:
-        print("\n" + profile_beam(args.run[0], sources, args.batch_size, args.precision))
+        print("\n" + profile_beam(args.run[0], sources, args.batch_size, args.device, args.precision))
 
 
 if __name__ == "__main__":
