@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from sentencepiece import SentencePieceProcessor
 from test_cli import TINY_RUN, assert_clean_error, gold_files, nmt
 
@@ -129,3 +132,24 @@ def test_compare_reports_the_aer_that_nmt_aer_measured(
     (runs[1] / "aer.json").write_text('{"best": {"aer": 0.5}}')  # the format before "default"
     failed = nmt("compare", *map(str, runs), "--out", str(tmp_path), check=False)
     assert_clean_error(failed, "aer.json", "run `nmt aer` again")
+
+
+def test_the_decoding_benchmark_times_each_search_with_and_without_the_cache(sweep: Path) -> None:
+    """``scripts/bench_decode.py`` on a trained run of the sweep: a row per search and decoder, each
+    with a speed and a BLEU score."""
+    run = sweep / "rnn_bahdanau"
+    command = ["--run", str(run), "--sentences", "8", "--batch-size", "4", "--device", "cpu"]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_decode.py"), *command],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| rnn_bahdanau")]
+    assert sorted((r[1].strip(), r[2].strip()) for r in rows) == sorted(
+        (search, decoder)
+        for search in ("greedy", "beam 5", "sampling")
+        for decoder in ("incremental", "no cache")
+    )
+    assert all(float(r[3].replace(",", "")) > 0 and 0 <= float(r[6]) <= 100 for r in rows)
+    assert "cpu; 8 sentences" in done.stdout
