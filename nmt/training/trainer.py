@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if ranks.is_main:
             stack.enter_context(run_dir_lock(run_dir))
             OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-            _log_to_file(run_dir / "train.log")
+            stack.enter_context(_log_to_file(run_dir / "train.log"))
             install_vocabs(data.vocab_models, run_dir, cfg.data.spm.joint)
         log.info("run directory %s, device %s, %d process(es)", run_dir, device, ranks.world)
         signals = stack.enter_context(StopSignals())
@@ -426,16 +427,22 @@ class Window:
         )
 
 
-def _log_to_file(path: Path) -> None:
-    """Everything the ``nmt`` loggers say goes to ``path`` (and no longer to an earlier run's log, as
-    in a multirun, where every job trains in one process); step lines go there and nowhere else."""
+@contextmanager
+def _log_to_file(path: Path) -> Iterator[None]:
+    """While the run trains, everything the ``nmt`` loggers say goes to ``path``; step lines go there
+    and nowhere else. Detached at the end, so that in a multirun (every job in one process) the next
+    job's data preparation does not land in this run's log."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("[%(asctime)s] %(name)s: %(message)s"))
-    for name in ("nmt", "nmt.steps"):
-        logger = logging.getLogger(name)
-        for old in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
-            logger.removeHandler(old)
-            old.close()
+    loggers = [logging.getLogger(name) for name in ("nmt", "nmt.steps")]
+    for logger in loggers:
         logger.setLevel(logging.INFO)
         logger.addHandler(handler)
     step_log.propagate = False
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        step_log.propagate = True
+        handler.close()
