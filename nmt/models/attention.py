@@ -278,10 +278,17 @@ class CoverageAttention(Attention):
         return self.loss_weight * overlap.sum((1, 2))
 
 
-# The kernels the fused path may use. cuDNN's attention is left out: it builds an execution plan for
-# every new input shape (milliseconds each), and NMT batches change shape at every step and every
-# decoding position: with it, beam search on an H100 ran at a seventh of the speed without it.
-FUSED_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+def fused_backends() -> list[SDPBackend]:
+    """The kernels the fused path may use: those enabled now (torch's defaults, or a caller's own
+    ``sdpa_kernel``) less cuDNN's attention, unless nothing else is left. cuDNN builds an execution
+    plan for every new input shape (milliseconds each), and NMT batches change shape at every step
+    and every decoding position: with it, beam search on an H100 ran at a sixth of the speed."""
+    enabled = {
+        SDPBackend.FLASH_ATTENTION: torch.backends.cuda.flash_sdp_enabled(),
+        SDPBackend.EFFICIENT_ATTENTION: torch.backends.cuda.mem_efficient_sdp_enabled(),
+        SDPBackend.MATH: torch.backends.cuda.math_sdp_enabled(),
+    }
+    return [backend for backend, on in enabled.items() if on] or [SDPBackend.CUDNN_ATTENTION]
 
 
 class MultiHeadAttention(nn.Module):
@@ -331,7 +338,7 @@ class MultiHeadAttention(nn.Module):
             context = self.mix(F.dropout(weights, dropout, self.training).to(values.dtype), values)
         else:
             weights = None
-            with sdpa_kernel(FUSED_BACKENDS):
+            with sdpa_kernel(fused_backends()):
                 context = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, dropout_p=dropout)
         return self.out_proj(context.transpose(1, 2).flatten(2)), weights if need_weights else None
 
