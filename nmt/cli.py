@@ -476,13 +476,15 @@ def _with_saliency(run: Run, translations: list[Translation]) -> list[Translatio
 
 
 def format_table(table) -> str:
-    """A word alignment as text: one row per target word, one column per source word."""
+    """A word alignment as text: one row per target word, one column per source word, then each
+    target word's strongest source word."""
     width = max(6, *(len(w) + 1 for w in table.src_words))
     first = max(len(w) for w in table.tgt_words) + 2 if table.tgt_words else 2
     lines = [" " * first + "".join(w.rjust(width) for w in table.src_words)]
     for word, row in zip(table.tgt_words, table.matrix, strict=True):
         lines.append(word.ljust(first) + "".join(f"{w:.2f}".rjust(width) for w in row))
-    return "\n".join(lines)
+    strongest = ", ".join(f"{t}→{s} {w:.2f}" for t, s, w in table.strongest_sources())
+    return "\n".join([*lines, f"strongest: {strongest}"])
 
 
 def _select_attention(translator, layer: int | None, head: int | None) -> None:

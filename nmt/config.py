@@ -106,7 +106,9 @@ class RNNConfig:
     arch: str = "rnn"
     cell: str = "gru"  # gru | lstm
     attention: str = "additive"  # score: additive | dot | general | concat | scaled_dot | none
-    decoder: str = "bahdanau"  # bahdanau (attend from s_{i-1}) | luong (attend from h_t, input feeding)
+    # bahdanau (attend from s_{i-1}) | conditional (attend from s'_i, which has read y_{i-1}; Nematus)
+    # | luong (attend from h_t, input feeding)
+    decoder: str = "bahdanau"
     normalizer: str = "softmax"  # softmax | sparsemax | entmax15 | entmax_bisect | hard
     entmax_alpha: float = 1.5  # alpha of entmax_bisect (> 1; 2 is sparsemax)
     gumbel_tau: float = 1.0  # temperature of the hard attention's Gumbel-softmax in training

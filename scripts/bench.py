@@ -207,12 +207,16 @@ def training_flops(cfg: Any, vocab: int, batch: Batch) -> float:
         scored = {"additive": attn, "concat": attn, "dot": hid, "scaled_dot": hid, "general": hid, "none": 0}
         keyed = {"additive": hid * attn, "concat": hid * attn, "general": hid * hid}.get(cfg.attention, 0)
         queried = {"additive": hid * attn, "concat": hid * attn}.get(cfg.attention, 0)
-        combine = (2 * hid + emb) * hid if cfg.decoder == "bahdanau" else 2 * hid * hid
+        combine = 2 * hid * hid if cfg.decoder == "luong" else (2 * hid + emb) * hid
+        if cfg.decoder == "conditional":  # RNN_1 reads the previous word, RNN_2 the context
+            decoder = rnn(emb, hid, cfg.dec_layers) + rnn(hid, hid, cfg.dec_layers)
+        else:  # one RNN reads both
+            decoder = rnn(emb + hid, hid, cfg.dec_layers)
         readout = hid * emb + emb * vocab if cfg.tie_embeddings else hid * vocab
         macs = (
             src * (2 * rnn(emb, half, cfg.enc_layers) + keyed)
             + hid * hid  # the bridge, once per sentence
-            + tgt * (rnn(emb + hid, hid, cfg.dec_layers) + queried + combine + readout)
+            + tgt * (decoder + queried + combine + readout)
             + tgt * src * (scored[cfg.attention] + hid)  # scores and context
         )
     return float(6 * macs.sum())

@@ -120,6 +120,43 @@ def test_word_alignment_drops_eos_renormalises_and_splits_clitics() -> None:
         np.testing.assert_allclose(matrix.sum(1), 1.0, atol=1e-6)
 
 
+TEXTBOOK_RULE = [("Je", "I"), ("t'", "you"), ("aime", "love"), (".", ".")]
+
+
+def _strongest(attention: list[list[float]]) -> list[tuple[str, str]]:
+    """The (target word, strongest source word) pairs of "I love you." -> "Je t'aime." from a piece
+    matrix (rows ▁Je ▁t ' aime . </s>, columns ▁I ▁love ▁you . </s>), as `make demo` reads it."""
+    translation = Translation(
+        "I love you.",
+        "Je t'aime.",
+        0.0,
+        0.0,
+        ["▁I", "▁love", "▁you", ".", "</s>"],
+        ["▁Je", "▁t", "'", "aime", ".", "</s>"],
+        torch.tensor(attention),
+    )
+    table = word_alignment(translation, punctuation=True)
+    assert table.tgt_words == [t for t, _ in TEXTBOOK_RULE]
+    return [(t, s) for t, s, _ in table.strongest_sources()]
+
+
+def test_the_textbook_rule_reads_each_rows_maximum() -> None:
+    """The textbook matrix (je→I .94, t'→you .88, aime→love .95) passes the rule; t' looking at "love"
+    (the README's half-formed 30-minute matrix of an earlier default run) does not."""
+    textbook = [
+        [0.94, 0.02, 0.02, 0.01, 0.01],  # ▁Je
+        [0.02, 0.06, 0.90, 0.01, 0.01],  # ▁t
+        [0.02, 0.08, 0.86, 0.02, 0.02],  # '   (t' = the mean of ▁t and ': you .88)
+        [0.01, 0.95, 0.02, 0.01, 0.01],  # aime
+        [0.01, 0.01, 0.01, 0.90, 0.07],  # .
+        [0.01, 0.01, 0.01, 0.07, 0.90],  # </s>
+    ]
+    assert _strongest(textbook) == TEXTBOOK_RULE
+    half_formed = [row[:] for row in textbook]
+    half_formed[1] = half_formed[2] = [0.15, 0.69, 0.12, 0.03, 0.01]
+    assert _strongest(half_formed)[1] == ("t'", "love")
+
+
 def test_clitics_and_punctuation_rules() -> None:
     assert clitic_parts("t'aime") == ["t'", "aime"]
     assert clitic_parts("J’t'aime") == ["J’", "t'", "aime"]

@@ -66,7 +66,9 @@ def test_each_speedup_keeps_the_losses_and_parameters_of_the_plain_update(
     torch.testing.assert_close(fast_params, plain_params, rtol=0, atol=tiny_trainer.lr / 3)
 
 
-@pytest.mark.parametrize("name", ["transformer", "rnn_bahdanau", "rnn_luong_general"])
+@pytest.mark.parametrize(
+    "name", ["transformer", "rnn_bahdanau", "rnn_bahdanau_conditional", "rnn_luong_general"]
+)
 def test_the_benchmark_counts_the_flops_torch_counts(name: str) -> None:
     """``training_flops`` from the model's dimensions against torch's FlopCounterMode over a forward and
     backward pass without padding (attention through the math kernel, which the counter sees): equal

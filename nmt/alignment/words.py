@@ -49,6 +49,17 @@ class WordAlignment:
     tgt_words: list[str]
     matrix: np.ndarray  # float64, every row sums to 1 (or is all zeros, see ``words_from_pieces``)
 
+    def strongest_sources(self) -> list[tuple[str, str, float]]:
+        """(target word, its row's maximum source word, that weight) for every target word, in order:
+        the textbook's reading of a matrix ("je→I .94, t'→you .88, aime→love .95")."""
+        if not self.src_words:  # nothing to point at (an empty source)
+            return []
+        best = self.matrix.argmax(1)
+        return [
+            (word, self.src_words[j], float(row[j]))
+            for word, row, j in zip(self.tgt_words, self.matrix, best, strict=True)
+        ]
+
 
 def as_array(matrix: Matrix) -> np.ndarray:
     """A float64 numpy copy of a numpy array or a tensor (any device or dtype), same shape."""

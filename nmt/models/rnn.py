@@ -1,4 +1,4 @@
-"""RNN encoder-decoder with attention: Bahdanau et al. (2014) and Luong et al. (2015) decoders.
+"""RNN encoder-decoder with attention: Bahdanau et al. (2014), conditional and Luong et al. (2015) decoders.
 
 Encoder: a bidirectional GRU/LSTM; its states h_j (B, S, H) are the attention keys and values.
 The decoder starts from s_0 = tanh(W_s [h_last_forward; h_first_backward]) and, at target step i:
@@ -6,6 +6,11 @@ The decoder starts from s_0 = tanh(W_s [h_last_forward; h_first_backward]) and, 
     Bahdanau  c_i, a_i = attend(s_{i-1}, h)          attention from the previous state
               s_i      = RNN([E y_{i-1}; c_i], s_{i-1})  the context feeds the RNN
               o_i      = tanh(W_o [s_i; c_i; E y_{i-1}])  deep output
+
+    conditional  s'_i    = RNN_1(E y_{i-1}, s_{i-1})       the query has seen the previous word
+    (Nematus)    c_i, a_i = attend(s'_i, h)
+                 s_i     = RNN_2(c_i, s'_i)               the context feeds a second transition
+                 o_i     = tanh(W_o [s_i; c_i; E y_{i-1}])  deep output, as Bahdanau's
 
     Luong     h_t      = RNN([E y_{t-1}; o_{t-1}], h_{t-1})  input feeding of the last o
               c_t, a_t = attend(h_t, h)              attention from the current state
@@ -33,6 +38,7 @@ from nmt.models.base import EncoderDecoder, SpecialIds, State
 from nmt.models.normalizers import build_normalizer
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+DECODERS = ("bahdanau", "conditional", "luong")
 
 
 class RNNEncoderDecoder(EncoderDecoder):
@@ -42,12 +48,13 @@ class RNNEncoderDecoder(EncoderDecoder):
         super().__init__()
         if cfg.cell not in CELLS:
             raise ValueError(f"model.cell: unknown RNN cell {cfg.cell!r}; choose gru or lstm")
-        if cfg.decoder not in ("bahdanau", "luong"):
-            raise ValueError(f"model.decoder: unknown decoder {cfg.decoder!r}; choose bahdanau or luong")
+        if cfg.decoder not in DECODERS:
+            raise ValueError(f"model.decoder: unknown decoder {cfg.decoder!r}; choose one of {DECODERS}")
         if cfg.hidden_dim % 2:
             raise ValueError("model.hidden_dim must be even (the encoder has hidden_dim/2 per direction)")
         self.specials, self.pad_id = specials, specials.pad
         self.luong, self.is_lstm = cfg.decoder == "luong", cfg.cell == "lstm"
+        self.conditional = cfg.decoder == "conditional"
         self.uniform_attention = cfg.attention == "none"
         hid, emb, cell = cfg.hidden_dim, cfg.emb_dim, CELLS[cfg.cell]
         self.dropout = nn.Dropout(cfg.dropout)
@@ -71,13 +78,11 @@ class RNNEncoderDecoder(EncoderDecoder):
             coverage_loss=cfg.coverage_loss,
         )
         self._auxiliary_loss: Tensor | None = None
-        self.decoder = cell(
-            emb + hid,
-            hid,
-            cfg.dec_layers,
-            batch_first=True,
-            dropout=cfg.dropout if cfg.dec_layers > 1 else 0.0,
-        )
+        dec_dropout = cfg.dropout if cfg.dec_layers > 1 else 0.0
+        if self.conditional:  # RNN_1 reads the previous word, RNN_2 the context
+            self.pre_decoder = cell(emb, hid, cfg.dec_layers, batch_first=True, dropout=dec_dropout)
+        dec_input = hid if self.conditional else emb + hid
+        self.decoder = cell(dec_input, hid, cfg.dec_layers, batch_first=True, dropout=dec_dropout)
         self.combine = nn.Linear(2 * hid if self.luong else 2 * hid + emb, hid)
         if cfg.tie_embeddings:
             self.readout = nn.Sequential(nn.Linear(hid, emb, bias=False), nn.Linear(emb, tgt_vocab))
@@ -121,9 +126,13 @@ class RNNEncoderDecoder(EncoderDecoder):
             context, weights, history, penalty = self._attend(rnn_out, state)
             output = torch.tanh(self.combine(torch.cat([context, rnn_out], -1))).squeeze(1)
         else:
-            query = hidden[-1].unsqueeze(1)  # s_{i-1} of the top layer, (B, 1, H)
+            if self.conditional:  # s'_i of the top layer, (B, 1, H)
+                query, rnn_state = self.pre_decoder(embedded.unsqueeze(1), rnn_state)
+            else:  # s_{i-1} of the top layer, (B, 1, H)
+                query = hidden[-1].unsqueeze(1)
             context, weights, history, penalty = self._attend(query, state)
-            rnn_out, rnn_state = self.decoder(torch.cat([embedded.unsqueeze(1), context], -1), rnn_state)
+            rnn_input = context if self.conditional else torch.cat([embedded.unsqueeze(1), context], -1)
+            rnn_out, rnn_state = self.decoder(rnn_input, rnn_state)
             output = torch.tanh(
                 self.combine(torch.cat([rnn_out, context, embedded.unsqueeze(1)], -1))
             ).squeeze(1)
