@@ -218,8 +218,15 @@ def test_make_demo_prints_the_word_matrix_and_draws_it(run_dir: Path, tmp_path: 
     lines = result.stdout.splitlines()
     header = lines.index("I love you.") + 2  # the source, its translation, then the table
     assert lines[header].split() == ["I", "love", "you", "."]
-    rows = [line.split() for line in itertools.takewhile(bool, lines[header + 1 :])]
+    *table, strongest = itertools.takewhile(bool, lines[header + 1 :])
+    rows = [line.split() for line in table]
     assert rows and all(len(row) == 5 and abs(sum(map(float, row[1:])) - 1) < 0.03 for row in rows)
+    # then each French word's strongest English word: the maximum of its row
+    pairs = strongest.removeprefix("strongest: ").split(", ")
+    for (word, *weights), pair in zip(rows, pairs, strict=True):
+        link, weight = pair.split(" ")
+        assert link.split("→")[0] == word and float(weight) == max(map(float, weights))
+        assert weights[["I", "love", "you", "."].index(link.split("→")[1])] == weight
     assert f"heatmap: {tmp_path / 'love.png'}" in lines
     assert (tmp_path / "love.png").read_bytes().startswith(b"\x89PNG")
 
