@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from nmt.errors import NmtError
 from nmt.models.attention import SPANS
 from nmt.models.normalizers import NORMALIZERS
+from nmt.models.rnn import CELLS, DECODERS
 
 
 def check_training_config(cfg: DictConfig) -> None:
@@ -60,6 +61,10 @@ def _model_problems(model: DictConfig) -> Iterator[str]:
     for key in ("dropout", "attn_dropout"):
         if key in model and not 0 <= model[key] < 1:
             yield f"model.{key}={model[key]}: a dropout probability must be in [0, 1)"
+    if model.arch == "rnn" and model.cell not in CELLS:
+        yield f"model.cell={model.cell}: choose one of {', '.join(CELLS)}"
+    if model.arch == "rnn" and model.decoder not in DECODERS:
+        yield f"model.decoder={model.decoder}: choose one of {', '.join(DECODERS)}"
     if model.arch == "rnn" and model.hidden_dim % 2:
         yield (
             f"model.hidden_dim={model.hidden_dim}: must be even "

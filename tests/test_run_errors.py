@@ -31,6 +31,8 @@ def contents(folder: Path) -> dict[str, bytes]:
         ("model.dropout=1.0", "model.dropout=1.0"),
         ("model.dropout=-0.1", "model.dropout=-0.1"),
         ("model.hidden_dim=33", "model.hidden_dim=33"),
+        ("model.decoder=cgru", "model.decoder=cgru: choose one of bahdanau, conditional, luong"),
+        ("model.cell=rnn", "model.cell=rnn: choose one of gru, lstm"),
         ("trainer.update_freq=0", "trainer.update_freq=0"),
         ("data.spm.vocab_size=-1", "data.spm.vocab_size=-1"),
     ],

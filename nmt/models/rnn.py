@@ -49,7 +49,8 @@ class RNNEncoderDecoder(EncoderDecoder):
         if cfg.cell not in CELLS:
             raise ValueError(f"model.cell: unknown RNN cell {cfg.cell!r}; choose gru or lstm")
         if cfg.decoder not in DECODERS:
-            raise ValueError(f"model.decoder: unknown decoder {cfg.decoder!r}; choose one of {DECODERS}")
+            choices = ", ".join(DECODERS)
+            raise ValueError(f"model.decoder: unknown decoder {cfg.decoder!r}; choose one of {choices}")
         if cfg.hidden_dim % 2:
             raise ValueError("model.hidden_dim must be even (the encoder has hidden_dim/2 per direction)")
         self.specials, self.pad_id = specials, specials.pad
