@@ -95,6 +95,9 @@ class DataConfig:
     spm: SubwordConfig = field(default_factory=SubwordConfig)
     num_proc: int | None = None  # processes that prepare the training corpus (None: every CPU core)
     lowercase: bool = False  # lowercase both sides of every split (as word-alignment gold text is)
+    # split both sides of every split into words first: none | moses | och_ney (moses, then French
+    # contractions written out as in the Hansards gold text: du -> de le); nmt.data.pretokenize
+    tokenize: str = "none"
     reverse: bool = False  # swap source and target of every split: fr->en from the en->fr files
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from omegaconf import DictConfig
 
+from nmt.data.pretokenize import TOKENIZERS
 from nmt.errors import NmtError
 from nmt.models.attention import SPANS
 from nmt.models.normalizers import NORMALIZERS
@@ -125,6 +126,8 @@ def _data_problems(data: DictConfig) -> Iterator[str]:
             yield f"{where}.hash_part={source.hash_part}: must be one of {', '.join(PARTS)}"
         if source.max_pairs is not None and source.max_pairs < 1:
             yield f"{where}.max_pairs={source.max_pairs}: must be at least 1 (or null: every pair)"
+    if data.tokenize not in TOKENIZERS:
+        yield f"data.tokenize={data.tokenize}: choose one of {', '.join(TOKENIZERS)}"
 
 
 def _supervision_problems(cfg: DictConfig) -> Iterator[str]:

@@ -19,6 +19,7 @@ from nmt.config import DataConfig, SubwordConfig
 from nmt.config_checks import check_training_config
 from nmt.data.aligner import eflomal_links
 from nmt.data.links import AttentionLabels, WordLinks
+from nmt.data.pretokenize import word_tokenizer
 from nmt.data.sources import load_split
 from nmt.data.store import prepare_text
 from nmt.data.symmetrize import grow_diag_final_and, intersection, union
@@ -201,6 +202,38 @@ def test_sources_concatenate_unescape_reverse_and_lowercase(tmp_path: Path, data
     assert turned == [(t.lower(), s.lower()) for s, t in plain]
 
 
+def test_moses_and_och_ney_tokenization_of_real_pairs(tmp_path: Path, data_dir: Path) -> None:
+    tatoeba = {"format": "tsv", "tsv": {"path": "tatoeba/fra-eng.txt"}, "max_pairs": 300}
+    raw = {"name": "t", "src_lang": "en", "tgt_lang": "fr", "train": tatoeba}
+    config = OmegaConf.merge(OmegaConf.structured(DataConfig), raw)
+    plain = load_split(config, "train", tmp_path)
+    moses = load_split(OmegaConf.merge(config, {"tokenize": "moses"}), "train", tmp_path)
+    hansards = OmegaConf.merge(config, {"tokenize": "och_ney", "lowercase": True})
+    och_ney = load_split(hansards, "train", tmp_path)
+    assert len(plain) == len(moses) == len(och_ney) == 300
+    pairs = dict(zip(plain, zip(moses, och_ney, strict=True), strict=True))
+    assert pairs[("I won!", "Je l'ai emporté !")] == (
+        ("I won !", "Je l' ai emporté !"),
+        ("i won !", "je le ai emporté !"),
+    )
+    for (src, _), ((moses_src, _), (och_src, och_tgt)) in pairs.items():
+        assert moses_src.replace(" ", "") == src.replace(" ", "")  # words split, nothing dropped
+        assert och_src == moses_src.lower()  # English: Moses alone
+        assert not {"du", "des", "au", "aux", "l'", "d'", "qu'", "n'"} & set(och_tgt.split())
+
+
+def test_och_ney_writes_french_as_the_hansards_gold_text_does(data_dir: Path) -> None:
+    french, english = word_tokenizer("och_ney", "fr"), word_tokenizer("och_ney", "en")
+    raw = "Il n'a fait que rendre légal le commerce des rues, l'objet du débat jusqu'ici."
+    gold = "Il ne a fait que rendre légal le commerce de les rues , le objet de le débat jusque ici ."
+    assert french(raw) == gold
+    assert french("Aux Communes, aujourd'hui.") == "À les Communes , aujourd' hui ."
+    for line in (data_dir / GOLD / "trial.en").read_text().splitlines():
+        assert english(line) == line  # the gold text is already tokenized: nothing moves
+    with pytest.raises(NmtError, match=r"data.tokenize=spacy: choose one of none, moses, och_ney"):
+        word_tokenizer("spacy", "fr")
+
+
 def test_data_options_are_part_of_the_prepared_corpus_key(tmp_path: Path) -> None:
     base = [
         "data=tatoeba_en_fr",
@@ -209,9 +242,9 @@ def test_data_options_are_part_of_the_prepared_corpus_key(tmp_path: Path) -> Non
         "+data.extra_train=[{format: text, src: {path: wmt/train/news-commentary-5k.en-fr.en}, "
         "tgt: {path: wmt/train/news-commentary-5k.en-fr.fr}, max_pairs: 100}]",
     ]
-    options = ([], ["data.lowercase=true"], ["data.reverse=true"])
+    options = ([], ["data.lowercase=true"], ["data.reverse=true"], ["data.tokenize=moses"])
     entries = {prepare_text(compose(*base, *more)) for more in options}
-    assert len(entries) == 3
+    assert len(entries) == 4
     assert prepare_text(compose(*base)) in entries  # and the same settings find their entry again
 
 
@@ -219,9 +252,11 @@ def test_data_and_supervision_settings_are_checked(tmp_path: Path) -> None:
     bad = compose(
         "data=tatoeba_en_fr",
         "+data.extra_train=[{format: csv}]",
+        "data.tokenize=spacy",
         "trainer.alignment_weight=-1",
     )
-    with pytest.raises(NmtError, match=r"data.extra_train\[0\].format=csv.*trainer.alignment_weight=-1"):
+    problems = r"data.extra_train\[0\].format=csv.*data.tokenize=spacy.*trainer.alignment_weight=-1"
+    with pytest.raises(NmtError, match=problems):
         check_training_config(bad)
     with pytest.raises(NmtError, match=r"model\.attention=none has no attention to supervise"):
         check_training_config(compose("model=rnn_noattn", "trainer.alignment_weight=1"))

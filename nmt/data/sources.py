@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from nmt.config import DataConfig, FileConfig, HashSplitConfig, HubConfig, SplitConfig
 from nmt.data.clean import normalize
+from nmt.data.pretokenize import word_tokenizer
 from nmt.errors import NmtError
 
 logger = logging.getLogger(__name__)
@@ -48,14 +49,19 @@ def iter_split(data: DataConfig, split: str, cache_dir: str | Path) -> Iterator[
     The training split is ``data.train`` followed by every ``data.extra_train`` source. Values are the
     lines as read, without their line ends (XML escapes undone with ``unescape``); cleaning and
     normalisation come later. Per source, ``hash_part`` keeps one hash-split part of the source, then
-    ``max_pairs`` keeps the first pairs. Then ``data.reverse`` swaps the sides and ``data.lowercase``
-    lowercases them (after the hash split: both directions share one split).
+    ``max_pairs`` keeps the first pairs. Then ``data.reverse`` swaps the sides, ``data.tokenize``
+    splits them into words (``nmt.data.pretokenize``) and ``data.lowercase`` lowercases them (after the
+    hash split: both directions share one split).
     """
     pairs = chain.from_iterable(
         _iter_source(data, cfg, where, Path(cache_dir)) for cfg, where in _sources(data, split)
     )
     if data.reverse:
         pairs = ((tgt, src) for src, tgt in pairs)
+    if data.tokenize != "none":
+        src_words = word_tokenizer(data.tokenize, data.src_lang)
+        tgt_words = word_tokenizer(data.tokenize, data.tgt_lang)
+        pairs = ((src_words(src), tgt_words(tgt)) for src, tgt in pairs)
     if data.lowercase:
         pairs = ((src.lower(), tgt.lower()) for src, tgt in pairs)
     return pairs

@@ -130,6 +130,7 @@ def prepare_text(cfg: DictConfig, build: bool = True) -> Path:
         "split": OmegaConf.to_container(data.train, resolve=True),
         "extra_train": OmegaConf.to_container(data.extra_train, resolve=True),
         "lowercase": data.lowercase,
+        "tokenize": data.tokenize,
         "reverse": data.reverse,
         "hash_split": OmegaConf.to_container(data.hash_split, resolve=True),
         "clean": OmegaConf.to_container(data.clean, resolve=True),

@@ -47,7 +47,7 @@ class RNNEncoderDecoder(EncoderDecoder):
     def __init__(self, cfg: RNNConfig, src_vocab: int, tgt_vocab: int, specials: SpecialIds) -> None:
         super().__init__()
         if cfg.cell not in CELLS:
-            raise ValueError(f"model.cell: unknown RNN cell {cfg.cell!r}; choose gru or lstm")
+            raise ValueError(f"model.cell: unknown RNN cell {cfg.cell!r}; choose one of {', '.join(CELLS)}")
         if cfg.decoder not in DECODERS:
             choices = ", ".join(DECODERS)
             raise ValueError(f"model.decoder: unknown decoder {cfg.decoder!r}; choose one of {choices}")
