@@ -511,6 +511,7 @@ def run_aer(args: argparse.Namespace) -> int:
         aer_rows,
         agreement,
         aligner_rows,
+        as_trained,
         configured_map,
         diagonal_aer,
         links_of,
@@ -525,6 +526,7 @@ def run_aer(args: argparse.Namespace) -> int:
     lengths = [len(s.split()) for s in sources], [len(t.split()) for t in targets]
     check_gold(args.gold, gold, *lengths, one_based=args.one_based)
     run = _aligning_run(args.run_dir, args)
+    sources, targets = as_trained(run, sources), as_trained(run, targets)
     matrices = word_matrices(run, sources, targets, args.method)
     forward = links_of(matrices, args.links, args.threshold)
     backward = None

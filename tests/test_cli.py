@@ -11,14 +11,18 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import REPO, TINY_MODEL
+from omegaconf import OmegaConf
 
+from nmt.alignment.score import as_trained
 from nmt.decoding import DecodeConfig, length_penalty
 from nmt.errors import NmtError
 from nmt.export import CTranslate2Translator
+from nmt.rundir import load_run
 from nmt.translate import Translator
 
 TINY_RUN = [
@@ -272,6 +276,14 @@ def test_aer_reads_saliency_symmetrizes_two_runs_and_scores_the_aligner(
     assert set(report["aligner"]) == {"forward", "backward", "intersection", "union", "grow-diag-final-and"}
     assert "| grow-diag-final-and |" in out.splitlines()[0] and "Spearman rho per sentence" in out
     assert "statistical aligner (eflomal, 300 training pairs + these 3)" in out
+
+
+def test_gold_text_reaches_a_lowercased_run_lowercased(run_dir: Path) -> None:
+    run = load_run(run_dir)
+    lines = ["I thank Mr Speaker .", "le projet de loi C - 49 ."]
+    assert as_trained(run, lines) == lines  # trained on cased text: given as it is
+    lowercased = replace(run, cfg=OmegaConf.merge(run.cfg, {"data": {"lowercase": True}}))
+    assert as_trained(lowercased, lines) == ["i thank mr speaker .", "le projet de loi c - 49 ."]
 
 
 def test_align_shows_saliency_beside_attention(run_dir: Path, tmp_path: Path) -> None:

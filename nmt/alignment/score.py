@@ -147,6 +147,14 @@ def aligner_rows(
     return {"forward": aer(forward[:count], gold), **symmetrized(forward[:count], backward[:count], gold)}
 
 
+def as_trained(run: Run, sentences: Sequence[str]) -> list[str]:
+    """Gold sentences as the run's training text was written: lowercased when it was
+    (``data.lowercase``), since gold sets keep a few capitals ("I", "Mr", names). Word tokenization
+    (``data.tokenize``) is not redone: the gold text is tokenized already, and its indices count
+    its own words."""
+    return [s.lower() for s in sentences] if run.cfg.data.lowercase else list(sentences)
+
+
 def configured_map(run: Run) -> Reading:
     """The attention that translations carry and `nmt align` shows: a Transformer's align_layer and
     align_head ("mean" for the mean of the heads), as read; (0, "mean") for an RNN."""
