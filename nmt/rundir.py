@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.config import DataConfig
 from nmt.data.vocab import Vocab, vocab_paths
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
@@ -70,6 +71,8 @@ def load_config(run_dir: str | Path) -> DictConfig:
         raise NmtError(f"{path}: malformed ({' '.join(str(e).split())})") from None
     if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
         raise NmtError(f"{path}: malformed (no model and data sections)")
+    # a run saved before a data option existed reads as that option's default (data.tokenize: none)
+    cfg.data = OmegaConf.merge(OmegaConf.to_container(OmegaConf.structured(DataConfig)), cfg.data)
     return cfg
 
 

@@ -19,10 +19,11 @@ from conftest import REPO, TINY_MODEL
 from omegaconf import OmegaConf
 
 from nmt.alignment.score import as_trained
+from nmt.data.sources import load_split
 from nmt.decoding import DecodeConfig, length_penalty
 from nmt.errors import NmtError
 from nmt.export import CTranslate2Translator
-from nmt.rundir import load_run
+from nmt.rundir import load_config, load_run
 from nmt.translate import Translator
 
 TINY_RUN = [
@@ -284,6 +285,19 @@ def test_gold_text_reaches_a_lowercased_run_lowercased(run_dir: Path) -> None:
     assert as_trained(run, lines) == lines  # trained on cased text: given as it is
     lowercased = replace(run, cfg=OmegaConf.merge(run.cfg, {"data": {"lowercase": True}}))
     assert as_trained(lowercased, lines) == ["i thank mr speaker .", "le projet de loi c - 49 ."]
+
+
+def test_a_run_saved_before_a_data_option_existed_reads_as_its_default(run_dir: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old-run"
+    old.mkdir()
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    del saved.data["tokenize"]
+    OmegaConf.save(saved, old / "config.yaml")
+    cfg = load_config(old)
+    assert cfg.data.tokenize == "none" and cfg.data.src_lang == saved.data.src_lang
+    assert load_split(cfg.data, "valid", cfg.cache_dir) == load_split(
+        load_config(run_dir).data, "valid", cfg.cache_dir
+    )
 
 
 def test_align_shows_saliency_beside_attention(run_dir: Path, tmp_path: Path) -> None:
