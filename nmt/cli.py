@@ -526,7 +526,6 @@ def run_aer(args: argparse.Namespace) -> int:
     lengths = [len(s.split()) for s in sources], [len(t.split()) for t in targets]
     check_gold(args.gold, gold, *lengths, one_based=args.one_based)
     run = _aligning_run(args.run_dir, args)
-    sources, targets = as_trained(run, sources), as_trained(run, targets)
     matrices = word_matrices(run, sources, targets, args.method)
     forward = links_of(matrices, args.links, args.threshold)
     backward = None
@@ -559,7 +558,7 @@ def run_aer(args: argparse.Namespace) -> int:
     print(f"diagonal alignment (no model): AER {report['diagonal']:.3f}")
     if args.aligner:
         corpus = load_pairs(run.cfg, "train")
-        report["aligner"] = aligner_rows(sources, targets, gold, corpus)
+        report["aligner"] = aligner_rows(as_trained(run, sources), as_trained(run, targets), gold, corpus)
         scores = ", ".join(f"{name} {value:.3f}" for name, value in report["aligner"].items())
         pairs = f"{len(corpus)} training pairs + these {len(sources)}"
         print(f"statistical aligner (eflomal, {pairs}): AER {scores}")

@@ -52,7 +52,8 @@ def word_matrices(
     run: Run, sources: Sequence[str], targets: Sequence[str], methods: Sequence[str] = ("attention",)
 ) -> dict[Reading, list[np.ndarray]]:
     """For every reading of ``methods``: the word matrix (T_words, S_words) of every pair (whitespace
-    tokens)."""
+    tokens), the pairs given to the run ``as_trained``."""
+    sources, targets = as_trained(run, sources), as_trained(run, targets)
     readings: dict[Reading, list[np.ndarray]] = {}
     if "attention" in methods:
         forced = forced_attention(run, sources, targets)
