@@ -155,6 +155,9 @@ class TransformerConfig:
     # trial set (tied with the middle layer): README, "Inspect alignments".
     align_layer: int = -1
     align_head: int | None = None  # None: the mean over heads
+    # Garg et al. (2019): read that map off a decoder pass that sees the whole target (the supervised
+    # loss, nmt aer); translations, decoded left to right, still carry the causal map.
+    full_context_alignment: bool = False
 
 
 @dataclass

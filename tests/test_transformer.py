@@ -149,3 +149,28 @@ def test_bf16_autocast_on_cpu() -> None:
     assert log_probs.dtype == torch.float32 and torch.isfinite(log_probs).all()
     torch.testing.assert_close(step_attention.float().sum(-1), torch.ones(3))
     torch.testing.assert_close(log_probs, logits[:, 1].float().log_softmax(-1), atol=0.1, rtol=0)
+
+
+def test_full_context_alignment_sees_the_whole_target_but_not_its_padding() -> None:
+    """Garg et al. (2019): the alignment row of a target position depends on later target tokens,
+    padding stays invisible, and the logits are the causal model's."""
+    head = {"align_layer": 0, "align_head": 1}
+    causal, full = _model(**head), _model(**head, full_context_alignment=True)
+    src, src_mask, tgt_in = _batch()
+    later = tgt_in.clone()
+    later[:, -1] = (later[:, -1] + 1 - 3) % (VOCAB - 3) + 3  # another last token, never a special
+    with torch.no_grad():
+        logits, attention = full(src, src_mask, tgt_in, attention=True)
+        causal_logits, causal_attention = causal(src, src_mask, tgt_in, attention=True)
+        _, later_attention = full(src, src_mask, later, attention=True)
+        _, later_causal = causal(src, src_mask, later, attention=True)
+        padded = F.pad(tgt_in, (0, 3), value=PAD)
+        padded_logits, padded_attention = full(src, src_mask, padded, attention=True)
+        maps = full.attention_maps(src, src_mask, tgt_in)
+    torch.testing.assert_close(logits, causal_logits)
+    torch.testing.assert_close(later_causal[:, :-1], causal_attention[:, :-1])
+    assert not torch.allclose(later_attention[:, 0], attention[:, 0])  # the first row saw the last token
+    torch.testing.assert_close(padded_attention[:, :6], attention, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(padded_logits[:, :6], logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(attention.sum(-1), torch.ones(3, 6))
+    torch.testing.assert_close(maps[:, 0, 1], attention)

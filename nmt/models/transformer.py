@@ -16,6 +16,13 @@ the paper (GELU on request). Every attention normalises its scores with ``model.
 ``model.max_relative_position`` k > 0 self-attention adds relative position representations
 clipped at distance k (Shaw et al. 2018) to the sinusoidal absolute positions.
 
+Supervised alignment (Garg et al. 2019, "Jointly learning to align and translate"): with
+``model.full_context_alignment`` the alignment map (``model.align_layer``/``align_head``) is read off
+a second decoder pass that sees the whole target (padding masked, no causal mask), so the row of
+target word t knows t itself; that pass feeds the supervised-attention loss and every reading under
+teacher forcing (``attention_maps``: ``nmt aer``). Translations, decoded one token at a time, still
+carry the causal pass's map (``nmt translate --align``, ``nmt align``).
+
 Incremental decoding (fairseq style): the encoder runs once; ``init_state`` projects its output
 into every decoder layer's cross-attention keys/values once; each ``step`` embeds one token,
 appends its self-attention key/value to a per-layer cache and attends over the cache, so the
@@ -182,6 +189,7 @@ class Transformer(EncoderDecoder):
         )
         self.max_positions = cfg.max_len
         self.align_layer, self.align_head = cfg.align_layer % cfg.dec_layers, cfg.align_head
+        self.full_context_alignment = cfg.full_context_alignment
 
         self.tgt_embed = nn.Embedding(tgt_vocab, cfg.d_model, padding_idx=specials.pad)
         self.src_embed = (
@@ -243,20 +251,31 @@ class Transformer(EncoderDecoder):
 
     # ----------------------------------------------------------------- decoder
     def _decode(
-        self, tgt: Tensor, state: State, past: list[KV] | None, weights_of: set[int]
+        self,
+        tgt: Tensor,
+        state: State,
+        past: list[KV] | None,
+        weights_of: set[int],
+        full_context: bool = False,
     ) -> tuple[Tensor, list[KV], dict[int, Tensor]]:
         """The decoder stack on target tokens tgt (B, T) at positions state["pos"] onwards.
 
         past: per layer (k, v) caches of the earlier positions, or None (teacher forcing from 0).
         weights_of: the layers whose cross-attention weights are computed (the others take the
-        fused path). Returns the final hidden states (B, T, D), per layer (k, v) of all positions
-        so far, and {layer: cross-attention weights (B, H, T, S)}.
+        fused path). full_context: every position sees the whole target but its padding (teacher
+        forcing only), and the stack stops after the last layer of ``weights_of``. Returns the final
+        hidden states (B, T, D), per layer (k, v) of all positions so far, and {layer:
+        cross-attention weights (B, H, T, S)}.
         """
         start = state["pos"]
         x = self._embed(self.tgt_embed(tgt), start)
-        self_mask, cross_mask = causal_mask(tgt.shape[1], start, tgt.device), state["src_mask"].unsqueeze(1)
+        if full_context:
+            self_mask, layers = (tgt != self.pad_id).unsqueeze(1), self.decoder[: max(weights_of) + 1]
+        else:
+            self_mask, layers = causal_mask(tgt.shape[1], start, tgt.device), self.decoder
+        cross_mask = state["src_mask"].unsqueeze(1)
         caches, weights = [], {}
-        for i, layer in enumerate(self.decoder):
+        for i, layer in enumerate(layers):
             cross = state[f"cross_k{i}"], state[f"cross_v{i}"]
             layer_past = None if past is None else past[i]
             x, cache, attn = layer(x, self_mask, layer_past, cross, cross_mask, need_weights=i in weights_of)
@@ -269,22 +288,25 @@ class Transformer(EncoderDecoder):
         """Per-head cross-attention (B, H, T, S) -> the configured head, or their mean: (B, T, S)."""
         return weights.mean(1) if self.align_head is None else weights[:, self.align_head]
 
-    def _teacher_forcing(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, weights_of: set[int]):
-        return self._decode(tgt_in, self.init_state(self.encode(src, src_mask)), None, weights_of)
-
     def forward(
         self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, *, attention: bool = False
     ) -> tuple[Tensor, Tensor | None]:
         """Teacher forcing: logits (B, T, V) and, when asked for, the alignment map's cross-attention
-        (B, T, S); without it every layer takes the fused attention path."""
-        weights_of = {self.align_layer} if attention else set()
-        hidden, _, weights = self._teacher_forcing(src, src_mask, tgt_in, weights_of)
+        (B, T, S), of the full-context pass with ``model.full_context_alignment``; without it every
+        layer takes the fused attention path."""
+        state = self.init_state(self.encode(src, src_mask))
+        causal_weights = {self.align_layer} if attention and not self.full_context_alignment else set()
+        hidden, _, weights = self._decode(tgt_in, state, None, causal_weights)
+        if attention and self.full_context_alignment:
+            _, _, weights = self._decode(tgt_in, state, None, {self.align_layer}, full_context=True)
         return self.generator(hidden), self._alignment(weights[self.align_layer]) if attention else None
 
     def attention_maps(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
-        """Every decoder layer's and head's cross-attention under teacher forcing: (B, L, H, T, S)."""
-        _, _, weights = self._teacher_forcing(src, src_mask, tgt_in, set(range(len(self.decoder))))
-        return torch.stack([weights[i] for i in range(len(self.decoder))], 1)
+        """Every decoder layer's and head's cross-attention under teacher forcing (the full-context
+        pass with ``model.full_context_alignment``): (B, L, H, T, S)."""
+        state, layers = self.init_state(self.encode(src, src_mask)), range(len(self.decoder))
+        _, _, weights = self._decode(tgt_in, state, None, set(layers), self.full_context_alignment)
+        return torch.stack([weights[i] for i in layers], 1)
 
     @property
     def attention_grid(self) -> tuple[int, int]:
