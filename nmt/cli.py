@@ -428,7 +428,7 @@ def run_align(args: argparse.Namespace) -> int:
         raise NmtError("nothing to align: give sentences or --input FILE")
     best = [n[0] for n in translator.translate(lines, config, progress=True)]
     names = ["attention", "saliency"] if args.method == "both" else [args.method]
-    shown = [_with_saliency(translator.run, best) if name == "saliency" else best for name in names]
+    shown = [_read_again(translator.run, best, name) for name in names]
 
     def table_of(h) -> WordAlignment:
         if args.subwords:
@@ -466,13 +466,16 @@ def run_align(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_saliency(run: Run, translations: list[Translation]) -> list[Translation]:
-    """The translations, each carrying its saliency (``nmt.alignment.saliency``) as its attention."""
+def _read_again(run: Run, translations: list[Translation], method: str) -> list[Translation]:
+    """The translations, each carrying as its attention its matrix under teacher forcing, as ``nmt
+    aer`` reads them: the model's alignment map (``translation_attention``) or saliency."""
+    from nmt.alignment.force import translation_attention
     from nmt.alignment.saliency import translation_saliency
 
+    read = {"attention": translation_attention, "saliency": translation_saliency}[method]
     real = [h for h in translations if h.tgt_tokens]  # an empty line's translation has nothing to read
-    salient = iter(translation_saliency(run, [(h.src_tokens, h.tgt_tokens) for h in real]))
-    return [replace(h, attention=next(salient)) if h.tgt_tokens else h for h in translations]
+    matrices = iter(read(run, [(h.src_tokens, h.tgt_tokens) for h in real]))
+    return [replace(h, attention=next(matrices)) if h.tgt_tokens else h for h in translations]
 
 
 def format_table(table) -> str:

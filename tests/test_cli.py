@@ -15,9 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import REPO, TINY_MODEL
 from omegaconf import OmegaConf
 
+from nmt.alignment.force import translation_attention
 from nmt.alignment.score import as_trained
 from nmt.data.sources import load_split
 from nmt.decoding import DecodeConfig, length_penalty
@@ -190,6 +192,17 @@ def check_ctranslate2_ranking(exported: CTranslate2Translator, sources: list[str
 
 def test_ctranslate2_refuses_rnn_runs(run_dir: Path) -> None:
     assert_clean_error(nmt("export", str(run_dir), "--format", "ctranslate2", check=False), "Transformer")
+
+
+def test_align_reads_a_translation_under_teacher_forcing_as_the_search_carried_it(run_dir: Path) -> None:
+    """`nmt align` re-reads the chosen translation's alignment under teacher forcing, as `nmt aer`
+    does; for a left-to-right map that is the attention the beam search carried."""
+    translator = Translator.from_run(str(run_dir), device="cpu", precision="fp32")
+    best = [n[0] for n in translator.translate(["A man is walking.", "Two dogs play in the snow."], beam=3)]
+    forced = translation_attention(translator.run, [(h.src_tokens, h.tgt_tokens) for h in best])
+    for hypothesis, matrix in zip(best, forced, strict=True):
+        assert matrix.shape == hypothesis.attention.shape
+        torch.testing.assert_close(matrix, hypothesis.attention, atol=1e-4, rtol=0)
 
 
 def test_align_prints_the_word_table_and_draws_heatmaps(run_dir: Path, tmp_path: Path) -> None:

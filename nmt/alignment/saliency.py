@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from nmt.alignment.force import piece_ids
 from nmt.data.batching import Batch, make_batch
 from nmt.models import EncoderDecoder
 from nmt.rundir import Run
@@ -147,11 +148,5 @@ def translation_saliency(
 ) -> list[Tensor]:
     """Saliency of translations given as their pieces + "</s>" on each side (``Translation.src_tokens``,
     ``tgt_tokens``): (len(tgt_tokens), len(src_tokens)) each, the shape of their attention."""
-    pairs = [
-        (
-            [run.src_vocab.sp.piece_to_id(piece) for piece in src_tokens[:-1]],
-            [run.tgt_vocab.sp.piece_to_id(piece) for piece in tgt_tokens[:-1]],
-        )
-        for src_tokens, tgt_tokens in translations
-    ]
-    return saliency_matrices(run.model, pairs, generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    return saliency_matrices(run.model, piece_ids(run, translations), generator=generator)
