@@ -156,7 +156,7 @@ class TransformerConfig:
     align_layer: int = -1
     align_head: int | None = None  # None: the mean over heads
     # Garg et al. (2019): read that map off a decoder pass that sees the whole target (the supervised
-    # loss, nmt aer); translations, decoded left to right, still carry the causal map.
+    # loss, nmt aer, nmt align); translations, decoded left to right, still carry the causal map.
     full_context_alignment: bool = False
 
 

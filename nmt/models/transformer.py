@@ -20,8 +20,8 @@ Supervised alignment (Garg et al. 2019, "Jointly learning to align and translate
 ``model.full_context_alignment`` the alignment map (``model.align_layer``/``align_head``) is read off
 a second decoder pass that sees the whole target (padding masked, no causal mask), so the row of
 target word t knows t itself; that pass feeds the supervised-attention loss and every reading under
-teacher forcing (``attention_maps``: ``nmt aer``). Translations, decoded one token at a time, still
-carry the causal pass's map (``nmt translate --align``, ``nmt align``).
+teacher forcing (``forward`` and ``attention_maps``: ``nmt aer``, ``nmt align``). Translations,
+decoded one token at a time, still carry the causal pass's map (``nmt translate --align``, the server).
 
 Incremental decoding (fairseq style): the encoder runs once; ``init_state`` projects its output
 into every decoder layer's cross-attention keys/values once; each ``step`` embeds one token,
