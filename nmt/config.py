@@ -119,6 +119,8 @@ class RNNConfig:
     window: int = 10  # D: local attention looks at source positions p_t - D .. p_t + D
     coverage: bool = False  # coverage vector in the additive score (Tu et al. 2016)
     coverage_loss: float = 0.0  # lambda of the coverage loss (See et al. 2017); 0: none
+    # lexical model (Nguyen & Chiang 2018): the attended source embeddings feed the output layer
+    lexical: bool = False
     emb_dim: int = 256
     hidden_dim: int = 512  # decoder state; the encoder has hidden_dim/2 per direction
     attn_dim: int = 256  # additive/concat scoring layer

@@ -35,7 +35,9 @@ def test_incremental_decoding_equals_teacher_forcing(name: str) -> None:
         torch.testing.assert_close(step_attention, attention[:, t], atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("name", ["rnn_luong_local_m", "rnn_bahdanau_coverage", "transformer_relpos"])
+@pytest.mark.parametrize(
+    "name", ["rnn_luong_local_m", "rnn_bahdanau_coverage", "rnn_bahdanau_lexical", "transformer_relpos"]
+)
 def test_incremental_decoding_after_reorder(name: str) -> None:
     """Beam search drops, permutes and duplicates rows mid-sequence: the attention's decoder history
     (local-m's step, coverage) and the caches follow."""

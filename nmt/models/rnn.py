@@ -18,6 +18,11 @@ The decoder starts from s_0 = tanh(W_s [h_last_forward; h_first_backward]) and, 
 
     p(y_i | y_<i, x) = softmax(W_y o_i), with W_y = E_tgt W_r when embeddings are tied.
 
+With ``lexical: true`` (Nguyen & Chiang 2018) the output layer also reads the source words the step
+attends to, not only their annotations: f_i = tanh(sum_j a_ij E x_j), h_i = tanh(W_f f_i) + f_i, and
+the readout gets o_i + W_l h_i (``feed`` keeps o_i). Such a direct path from attended source word to
+target word pays off only when the step attends to the word it translates.
+
 With ``attention: none`` every step gets the same context (the mean of the encoder states): the
 RNNencdec baseline that conditions on a fixed summary of the source.
 
@@ -42,7 +47,7 @@ DECODERS = ("bahdanau", "conditional", "luong")
 
 
 class RNNEncoderDecoder(EncoderDecoder):
-    source_keys = frozenset({"keys", "values", "mask", "summary"})
+    source_keys = frozenset({"keys", "values", "mask", "summary", "embeddings"})
 
     def __init__(self, cfg: RNNConfig, src_vocab: int, tgt_vocab: int, specials: SpecialIds) -> None:
         super().__init__()
@@ -79,6 +84,7 @@ class RNNEncoderDecoder(EncoderDecoder):
             coverage_loss=cfg.coverage_loss,
         )
         self._auxiliary_loss: Tensor | None = None
+        self.lexical = LexicalModel(emb, hid) if cfg.lexical else None
         dec_dropout = cfg.dropout if cfg.dec_layers > 1 else 0.0
         if self.conditional:  # RNN_1 reads the previous word, RNN_2 the context
             self.pre_decoder = cell(emb, hid, cfg.dec_layers, batch_first=True, dropout=dec_dropout)
@@ -93,7 +99,8 @@ class RNNEncoderDecoder(EncoderDecoder):
 
     # ----------------------------------------------------------------- encoder
     def encode(self, src: Tensor, src_mask: Tensor) -> State:
-        """src, src_mask (B, S) -> keys/values (B, S, H), mask (B, 1, S) and the summary s_0 (B, H)."""
+        """src, src_mask (B, S) -> keys/values (B, S, H), mask (B, 1, S), the summary s_0 (B, H) and,
+        for the lexical model, the source embeddings (B, S, E)."""
         lengths = src_mask.sum(1).cpu()
         embedded = self.dropout(self.source_tap(self.src_embed(src)))
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
@@ -102,7 +109,8 @@ class RNNEncoderDecoder(EncoderDecoder):
         final = final[0] if self.is_lstm else final  # (layers * 2, B, H/2)
         summary = torch.tanh(self.bridge(torch.cat([final[-2], final[-1]], dim=-1)))
         keys, values = self.attention.prepare(outputs, outputs)
-        return {"keys": keys, "values": values, "mask": src_mask.unsqueeze(1), "summary": summary}
+        encoded = {"keys": keys, "values": values, "mask": src_mask.unsqueeze(1), "summary": summary}
+        return encoded if self.lexical is None else {**encoded, "embeddings": embedded}
 
     def init_state(self, encoded: State) -> State:
         """Every decoder layer starts from the source summary; states are stored batch-first (B, L, H)."""
@@ -116,8 +124,9 @@ class RNNEncoderDecoder(EncoderDecoder):
 
     # ----------------------------------------------------------------- decoder
     def _decode(self, embedded: Tensor, state: State) -> tuple[Tensor, Tensor, State, Tensor | None]:
-        """One target step from the embedded previous token (B, E) -> output o (B, H), attention
-        (B, S), the new state and the attention's loss term of this step (B,) (or None)."""
+        """One target step from the embedded previous token (B, E) -> the readout's input (B, H) (o,
+        plus the lexical model's term), attention (B, S), the new state and the attention's loss term
+        of this step (B,) (or None)."""
         hidden = state["hidden"].transpose(0, 1).contiguous()  # (L, B, H)
         rnn_state = (hidden, state["cell"].transpose(0, 1).contiguous()) if self.is_lstm else hidden
         if self.luong:
@@ -141,6 +150,8 @@ class RNNEncoderDecoder(EncoderDecoder):
         if self.is_lstm:
             rnn_state, new["cell"] = rnn_state[0], rnn_state[1].transpose(0, 1)
         new["hidden"] = rnn_state.transpose(0, 1)
+        if self.lexical is not None:
+            output = output + self.lexical(weights, state["embeddings"])
         return output, weights.squeeze(1), new, penalty
 
     def _attend(self, query: Tensor, state: State) -> tuple[Tensor, Tensor, State, Tensor | None]:
@@ -190,3 +201,18 @@ class RNNEncoderDecoder(EncoderDecoder):
     def step(self, tokens: Tensor, state: State) -> tuple[Tensor, Tensor, State]:
         output, attn, state, _ = self._decode(self.dropout(self.tgt_embed(tokens)), state)
         return self.readout(self.dropout(output)).float().log_softmax(-1), attn, state
+
+
+class LexicalModel(nn.Module):
+    """Nguyen & Chiang (2018)'s lexical model: the attended source embeddings, one feed-forward layer
+    with a residual connection, projected to the output layer's size."""
+
+    def __init__(self, emb_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(emb_dim, emb_dim, bias=False)
+        self.out = nn.Linear(emb_dim, out_dim, bias=False)
+
+    def forward(self, weights: Tensor, embeddings: Tensor) -> Tensor:
+        """weights (B, 1, S), source embeddings (B, S, E) -> W_l h (B, H)."""
+        attended = torch.tanh(torch.bmm(weights.to(embeddings.dtype), embeddings)).squeeze(1)
+        return self.out(torch.tanh(self.hidden(attended)) + attended)
