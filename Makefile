@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0# installed only when no torch is importable (a torch of your own is kept)
-MODEL ?= rnn_bahdanau_conditional
+MODEL ?= rnn_bahdanau_lexical
 DATA ?= tatoeba_en_fr
 TRAINER ?= default
 ARGS ?=
