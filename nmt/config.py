@@ -121,6 +121,8 @@ class RNNConfig:
     coverage_loss: float = 0.0  # lambda of the coverage loss (See et al. 2017); 0: none
     # lexical model (Nguyen & Chiang 2018): the attended source embeddings feed the output layer
     lexical: bool = False
+    # word keys: the attention scores [h_j; E x_j], the annotation and the source word itself
+    word_keys: bool = False
     emb_dim: int = 256
     hidden_dim: int = 512  # decoder state; the encoder has hidden_dim/2 per direction
     attn_dim: int = 256  # additive/concat scoring layer

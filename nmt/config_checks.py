@@ -99,6 +99,11 @@ def _attention_problems(model: DictConfig) -> Iterator[str]:
         )
     if model.coverage_loss < 0 or (model.coverage_loss and not model.coverage):
         yield f"model.coverage_loss={model.coverage_loss}: a weight >= 0, and only with model.coverage=true"
+    if model.word_keys and model.attention not in ("additive", "concat", "general"):
+        yield (
+            f"model.word_keys=true: the source words enter a projected key (additive, concat or "
+            f"general attention), not model.attention={model.attention}"
+        )
 
 
 def _subword_problems(spm: DictConfig) -> Iterator[str]:

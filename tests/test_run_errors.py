@@ -148,6 +148,7 @@ def test_non_finite_losses_stop_the_run_naming_the_step_and_the_limit(tmp_path: 
         (["model.span=local_q"], "model.span=local_q"),
         (["model=rnn_luong_dot", "model.coverage=true"], "model.attention=dot"),
         (["model.coverage_loss=0.5"], "only with model.coverage=true"),
+        (["model=rnn_luong_dot", "model.word_keys=true"], "model.word_keys=true"),
         (["model=transformer_relpos", "model.max_relative_position=-1"], "model.max_relative_position=-1"),
     ],
 )

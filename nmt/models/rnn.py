@@ -1,6 +1,7 @@
 """RNN encoder-decoder with attention: Bahdanau et al. (2014), conditional and Luong et al. (2015) decoders.
 
-Encoder: a bidirectional GRU/LSTM; its states h_j (B, S, H) are the attention keys and values.
+Encoder: a bidirectional GRU/LSTM; its states h_j (B, S, H) are the attention keys and values
+(with ``word_keys: true`` the keys are [h_j; E x_j], so the score also sees the source word itself).
 The decoder starts from s_0 = tanh(W_s [h_last_forward; h_first_backward]) and, at target step i:
 
     Bahdanau  c_i, a_i = attend(s_{i-1}, h)          attention from the previous state
@@ -62,6 +63,7 @@ class RNNEncoderDecoder(EncoderDecoder):
         self.luong, self.is_lstm = cfg.decoder == "luong", cfg.cell == "lstm"
         self.conditional = cfg.decoder == "conditional"
         self.uniform_attention = cfg.attention == "none"
+        self.word_keys = cfg.word_keys
         hid, emb, cell = cfg.hidden_dim, cfg.emb_dim, CELLS[cfg.cell]
         self.dropout = nn.Dropout(cfg.dropout)
         self.src_embed = nn.Embedding(src_vocab, emb, padding_idx=specials.pad)
@@ -75,7 +77,7 @@ class RNNEncoderDecoder(EncoderDecoder):
         self.attention = build_attention(
             cfg.attention,
             query_dim=hid,
-            key_dim=hid,
+            key_dim=hid + emb if cfg.word_keys else hid,
             attn_dim=cfg.attn_dim,
             normalizer=build_normalizer(cfg.normalizer, cfg.entmax_alpha, cfg.gumbel_tau),
             span=cfg.span,
@@ -99,8 +101,9 @@ class RNNEncoderDecoder(EncoderDecoder):
 
     # ----------------------------------------------------------------- encoder
     def encode(self, src: Tensor, src_mask: Tensor) -> State:
-        """src, src_mask (B, S) -> keys/values (B, S, H), mask (B, 1, S), the summary s_0 (B, H) and,
-        for the lexical model, the source embeddings (B, S, E)."""
+        """src, src_mask (B, S) -> keys (B, S, H) ((B, S, H + E) with word keys, before the attention's
+        projection), values (B, S, H), mask (B, 1, S), the summary s_0 (B, H) and, for the lexical
+        model, the source embeddings (B, S, E)."""
         lengths = src_mask.sum(1).cpu()
         embedded = self.dropout(self.source_tap(self.src_embed(src)))
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
@@ -108,7 +111,8 @@ class RNNEncoderDecoder(EncoderDecoder):
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.shape[1])
         final = final[0] if self.is_lstm else final  # (layers * 2, B, H/2)
         summary = torch.tanh(self.bridge(torch.cat([final[-2], final[-1]], dim=-1)))
-        keys, values = self.attention.prepare(outputs, outputs)
+        keys = torch.cat([outputs, embedded], -1) if self.word_keys else outputs
+        keys, values = self.attention.prepare(keys, outputs)
         encoded = {"keys": keys, "values": values, "mask": src_mask.unsqueeze(1), "summary": summary}
         return encoded if self.lexical is None else {**encoded, "embeddings": embedded}
 
