@@ -12,6 +12,7 @@ TRAINER ?= default
 ARGS ?=
 RUN ?= runs/$(DATA)/$(MODEL)
 TEXT ?= I love you.
+TARGET ?= Je t'aime.# the translation of TEXT that make demo aligns, as the textbook does (TARGET= : the model's own)
 SPLIT ?= test
 BEAM ?= 5
 COMPARE_DATA ?= multi30k_en_de
@@ -46,9 +47,9 @@ translate: install  ## translate TEXT with the run RUN
 evaluate: install  ## BLEU, chrF and TER of RUN on SPLIT
 	$(BIN)/nmt evaluate $(RUN) --split $(SPLIT) --beam $(BEAM)
 
-demo: install  ## the textbook example: align TEXT with the default run (trained first if missing)
+demo: install  ## the textbook example: align TEXT and TARGET with the default run (trained first if missing)
 	@test -f $(RUN)/best.pt || $(MAKE) train
-	$(BIN)/nmt align $(RUN) "$(TEXT)" --beam $(BEAM) --punctuation --out $(DEMO_OUT)
+	$(BIN)/nmt align $(RUN) "$(TEXT)" $(if $(TARGET),--target "$(TARGET)") --beam $(BEAM) --punctuation --out $(DEMO_OUT)
 
 compare: install  ## every attention type on COMPARE_DATA, 20 min each (ARGS= overrides), then the table
 	$(BIN)/nmt train -m +experiment=compare_attention data=$(COMPARE_DATA) $(ARGS)

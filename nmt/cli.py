@@ -128,6 +128,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     _add_decode_arguments(align, nbest=False)
     align.add_argument("sentences", nargs="*", metavar="SENTENCE", help="sentences to translate and align")
     align.add_argument("--input", "-f", type=Path, help="file with one sentence per line")
+    align.add_argument(
+        "--target",
+        action="append",
+        help="align this translation of the SENTENCE instead of the model's own (teacher forcing); "
+        "once per SENTENCE, in order",
+    )
+    align.add_argument("--tgt", type=Path, help="translations of the --input lines to align, one per line")
     align.add_argument("--out", type=Path, help="heatmap of the (first) sentence: .png or .svg")
     align.add_argument(
         "--out-dir",
@@ -426,7 +433,11 @@ def run_align(args: argparse.Namespace) -> int:
     lines = args.sentences or read_lines(args.input)
     if not lines:
         raise NmtError("nothing to align: give sentences or --input FILE")
-    best = [n[0] for n in translator.translate(lines, config, progress=True)]
+    targets = _given_targets(args, lines)
+    if targets is None:
+        best = [n[0] for n in translator.translate(lines, config, progress=True)]
+    else:
+        best = translator.score(lines, targets, batch_size=config.batch_size, progress=True)
     names = ["attention", "saliency"] if args.method == "both" else [args.method]
     shown = [_read_again(translator.run, best, name) for name in names]
 
@@ -464,6 +475,23 @@ def run_align(args: argparse.Namespace) -> int:
         entries = [IndexEntry(h.source, h.text, image) for h, image in zip(best, images, strict=True)]
         print(f"index: {write_html_index(entries, args.out_dir)}")
     return 0
+
+
+def _given_targets(args: argparse.Namespace, lines: list[str]) -> list[str] | None:
+    """The translations to align instead of the model's own (``--target``/``--tgt``), one per line of
+    ``lines``, each pair non-empty; None when none are given."""
+    if args.target and args.tgt:
+        raise NmtError("--target and --tgt: give the translations one way")
+    targets = args.target or (read_lines(args.tgt) if args.tgt else None)
+    if targets is None:
+        return None
+    where = f"{args.tgt}" if args.tgt else "--target"
+    if len(targets) != len(lines):
+        raise NmtError(f"{where}: {len(lines)} sentences need {len(lines)} translations, got {len(targets)}")
+    for number, (source, target) in enumerate(zip(lines, targets, strict=True), 1):
+        if not source.strip() or not target.strip():
+            raise NmtError(f"{where}: pair {number} is empty on one side; there is nothing to align")
+    return targets
 
 
 def _read_again(run: Run, translations: list[Translation], method: str) -> list[Translation]:

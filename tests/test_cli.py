@@ -222,6 +222,29 @@ def test_align_prints_the_word_table_and_draws_heatmaps(run_dir: Path, tmp_path:
     assert "Two men talk." in (tmp_path / "html" / "index.html").read_text()
 
 
+def test_align_aligns_a_given_translation_under_teacher_forcing(run_dir: Path, tmp_path: Path) -> None:
+    """`--target` (`--tgt FILE` for `--input`) aligns the given translation, not the model's own."""
+    out = nmt("align", str(run_dir), "A man is walking.", "--target", "Ein Mann geht.").stdout.decode()
+    source, translation, header, *rows = out.splitlines()
+    assert (source, translation, header.split()) == (
+        "A man is walking.",
+        "Ein Mann geht.",
+        ["A", "man", "is", "walking."],
+    )
+    table = [row.split() for row in rows[:3]]
+    assert [row[0] for row in table] == ["Ein", "Mann", "geht."]
+    assert all(abs(sum(map(float, row[1:])) - 1) < 0.03 for row in table)
+    sources, targets = tmp_path / "src.txt", tmp_path / "tgt.txt"
+    sources.write_text("A dog runs.\nTwo men talk.\n")
+    targets.write_text("Ein Hund rennt.\n\n")
+    result = nmt("align", str(run_dir), "--input", str(sources), "--tgt", str(targets), check=False)
+    assert_clean_error(result, str(targets), "pair 2 is empty")
+    result = nmt(
+        "align", str(run_dir), "A dog runs.", "Two men talk.", "--target", "Ein Hund rennt.", check=False
+    )
+    assert_clean_error(result, "--target", "2 sentences need 2 translations, got 1")
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
 def test_make_demo_prints_the_word_matrix_and_draws_it(run_dir: Path, tmp_path: Path) -> None:
     """`make demo` on an existing run (no training, no install: the running interpreter's nmt)."""
