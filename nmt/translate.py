@@ -1,6 +1,6 @@
 """Translation with trained runs: strings in, strings with scores and alignments out.
 
-translator = Translator.from_run("runs/tatoeba_en_fr/rnn_bahdanau_conditional")
+translator = Translator.from_run("runs/tatoeba_en_fr/rnn_bahdanau_lexical")
 best = translator.translate(["I love you."], DecodeConfig(beam=5))[0][0]
 best.text, best.score, best.attention  # (target pieces + EOS) x (source pieces + EOS)
 
