@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, tiny_model_config
 from sentencepiece import SentencePieceProcessor
 from test_cli import TINY_RUN, assert_clean_error, gold_files, nmt
+
+from nmt.evaluation.compare import architecture
 
 MODELS = ["rnn_noattn", "rnn_bahdanau"]
 SWEEP = [
@@ -155,3 +157,15 @@ def test_the_decoding_benchmark_times_each_search_with_and_without_the_cache(swe
     )
     assert all(float(r[3].replace(",", "")) > 0 and 0 <= float(r[6]) <= 100 for r in rows)
     assert "cpu; 8 sentences" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "attention"),
+    [
+        ("rnn_bahdanau", "additive"),
+        ("rnn_bahdanau_coverage", "additive, coverage (loss 1.0)"),
+        ("rnn_bahdanau_lexical", "additive, word keys, lexical model"),
+    ],
+)
+def test_the_table_names_each_attention_switch(name: str, attention: str) -> None:
+    assert architecture(tiny_model_config(name))[1] == attention

@@ -223,6 +223,8 @@ def architecture(model: DictConfig) -> tuple[str, str]:
         extras.insert(0, f"{model.span.replace('_', '-')} (D={model.window})")
     if model.get("coverage", False):
         extras.insert(0, "coverage" + (f" (loss {model.coverage_loss})" if model.coverage_loss else ""))
+    switches = (("word_keys", "word keys"), ("lexical", "lexical model"))
+    extras += [name for key, name in switches if model.get(key, False)]
     return f"RNN, {model.decoder.capitalize()} decoder", ", ".join([model.attention, *extras])
 
 
