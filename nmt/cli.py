@@ -168,8 +168,15 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         nargs="+",
         choices=METHODS,
         default=["attention"],
-        help="readings to score: attention (every map), saliency (SmoothGrad); both also report their "
-        "per-sentence rank correlation (default: attention)",
+        help="readings to score: attention (the map translations carry, also shifted one step where "
+        "it may lag), saliency (SmoothGrad); both also report their per-sentence rank correlation "
+        "(default: attention)",
+    )
+    aer.add_argument(
+        "--heads",
+        action="store_true",
+        help="also score every decoder layer's heads, averaged and one by one (diagnostics: which map "
+        "aligns), under 'heads' in aer.json",
     )
     aer.add_argument("--links", choices=("argmax", "threshold"), default="argmax", help="how links are read")
     aer.add_argument(
@@ -543,6 +550,7 @@ def run_aer(args: argparse.Namespace) -> int:
         agreement,
         aligner_rows,
         as_trained,
+        attention_readings,
         configured_map,
         diagonal_aer,
         links_of,
@@ -556,15 +564,19 @@ def run_aer(args: argparse.Namespace) -> int:
     gold = read_gold(args.gold, one_based=args.one_based)
     lengths = [len(s.split()) for s in sources], [len(t.split()) for t in targets]
     check_gold(args.gold, gold, *lengths, one_based=args.one_based)
+    if args.heads and "attention" not in args.method:
+        raise NmtError("--heads scores attention maps: add --method attention")
     run = _aligning_run(args.run_dir, args)
-    matrices = word_matrices(run, sources, targets, args.method)
+    matrices = word_matrices(run, sources, targets, args.method, args.heads)
     forward = links_of(matrices, args.links, args.threshold)
     backward = None
     if args.backward:
-        backward_matrices = word_matrices(_aligning_run(args.backward, args), targets, sources, args.method)
+        backward_run = _aligning_run(args.backward, args)
+        backward_matrices = word_matrices(backward_run, targets, sources, args.method, args.heads)
         backward = links_of(backward_matrices, args.links, args.threshold, flipped=True)
-    rows = aer_rows(forward, gold, backward)
-    own = configured_map(run)  # None among the rows without --method attention
+    readings = {*attention_readings(run), Reading("saliency")}
+    rows = aer_rows({r: links for r, links in forward.items() if r in readings}, gold, backward)
+    own = configured_map(run)  # no row of its own without --method attention: default None
     default = next((r for r in rows if tuple(r[k] for k in READING) == own), None)
     best = min(rows, key=lambda r: r["aer"])
     print(format_aer_rows(rows, default, best))
@@ -579,6 +591,11 @@ def run_aer(args: argparse.Namespace) -> int:
         "rows": rows,
         "diagonal": diagonal_aer(sources, targets, gold),
     }
+    if args.heads:
+        heads = {r: links for r, links in forward.items() if r.method == "attention"}
+        report["heads"] = aer_rows(heads, gold, backward)
+        print("every decoder layer, its heads averaged and one by one (diagnostics: which map aligns):")
+        print(format_aer_rows(report["heads"], None, min(report["heads"], key=lambda r: r["aer"])))
     if set(METHODS) <= set(args.method):
         rho = agreement(matrices[configured_map(run)], matrices[Reading("saliency")])
         report["agreement"] = {"spearman": rho, "mean": mean(rho), "median": median(rho)}

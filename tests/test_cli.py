@@ -141,14 +141,16 @@ def test_the_transformer_trains_translates_and_aligns_through_the_same_commands(
     out = nmt("translate", str(run), "--beam", "2", stdin=b"A dog runs.\n\nTwo men.\n").stdout.decode()
     assert out.count("\n") == 3 and out.split("\n")[1] == ""
     check_ctranslate2_export(run)
-    nmt("aer", str(run), *gold_files(data_dir))
+    nmt("aer", str(run), *gold_files(data_dir), "--heads")
     report = json.loads((run / "aer.json").read_text())
-    assert len(report["rows"]) == 2 * 3 * 2  # 2 layers x (the mean + 2 heads) x (as read, shifted)
-    assert {k: report["default"][k] for k in ("layer", "head", "shifted")} == {
-        "layer": 1,  # align_layer -1: the last layer
-        "head": "mean",
-        "shifted": False,
-    }
+    # its readings: the map translations carry (align_layer -1: the last layer; the mean of the
+    # heads), as read and shifted; the diagnostics: 2 layers x (the mean + 2 heads) x both
+    assert [(r["layer"], r["head"], r["shifted"]) for r in report["rows"]] == [
+        (1, "mean", False),
+        (1, "mean", True),
+    ]
+    assert report["default"] == report["rows"][0]
+    assert len(report["heads"]) == 2 * 3 * 2 and report["rows"][1] in report["heads"]
 
 
 def check_ctranslate2_export(run: Path) -> None:
@@ -355,6 +357,12 @@ def test_a_gold_file_that_does_not_fit_the_text_is_refused(data_dir: Path, tmp_p
     files[files.index("--gold") + 1] = str(data_dir / "alignments/en-fr/normalized/trial.gold.1based.talp")
     result = nmt("aer", str(tmp_path / "no-run"), *files, check=False)
     assert_clean_error(result, "trial.gold.1based.talp:", "looks 1-based (pass --one-based)")
+
+
+def test_heads_need_attention_to_scan(data_dir: Path, tmp_path: Path) -> None:
+    options = ["--method", "saliency", "--heads"]
+    result = nmt("aer", str(tmp_path / "no-run"), *gold_files(data_dir), *options, check=False)
+    assert_clean_error(result, "--heads", "add --method attention")
 
 
 @pytest.mark.slow

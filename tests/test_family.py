@@ -115,7 +115,7 @@ def test_aer_scores_every_type(sweep: Path, data_dir: Path) -> None:
     links = read_gold(gold / "trial.gold.0based.txt")[:8]
     for run_dir in run_dirs(sweep):
         run = load_run(run_dir, "best", "cpu")
-        rows = aer_rows(links_of(word_matrices(run, sources, targets)), links)
+        rows = aer_rows(links_of(word_matrices(run, sources, targets, every_head=True)), links)
         layers, heads = run.model.attention_grid
         assert len(rows) == layers * (1 + heads if heads > 1 else 1) * (
             2 if run.model.alignment_may_lag else 1

@@ -174,3 +174,4 @@ def test_full_context_alignment_sees_the_whole_target_but_not_its_padding() -> N
     torch.testing.assert_close(padded_logits[:, :6], logits, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(attention.sum(-1), torch.ones(3, 6))
     torch.testing.assert_close(maps[:, 0, 1], attention)
+    assert causal.alignment_may_lag and not full.alignment_may_lag  # its row t has seen word t: no shift

@@ -2,10 +2,14 @@
 
 A reading is one way to get a word matrix per sentence out of a model under teacher forcing:
 
-* attention: RNNs have one map. For a Transformer every decoder layer is read with its heads
-  averaged and with each head alone, both as read and shifted one step later (Chen et al. 2020: the
-  attention of the step that consumes target word t, rather than the one that predicts it);
+* attention: the map translations carry and ``nmt align`` shows (``configured_map``: an RNN's one
+  map, a Transformer's ``align_layer``/``align_head``), as read and, when the model's map may lag
+  (``alignment_may_lag``), shifted one step later (Chen et al. 2020: the attention of the step that
+  consumes target word t, rather than the one that predicts it);
 * saliency: SmoothGrad gradient saliency (``nmt.alignment.saliency``), one per model.
+
+``every_head`` widens attention to a diagnostic scan of every decoder layer, its heads averaged and
+each head alone: which map aligns, not how the model aligns (heads left free do other work).
 
 With a backward run (trained in the other direction), each reading the two runs share is also
 scored symmetrized (``nmt.data.symmetrize``). ``aligner_rows`` scores the statistical aligner,
@@ -49,24 +53,25 @@ class Reading(NamedTuple):
 
 
 def word_matrices(
-    run: Run, sources: Sequence[str], targets: Sequence[str], methods: Sequence[str] = ("attention",)
+    run: Run,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    methods: Sequence[str] = ("attention",),
+    every_head: bool = False,
 ) -> dict[Reading, list[np.ndarray]]:
-    """For every reading of ``methods``: the word matrix (T_words, S_words) of every pair (whitespace
-    tokens), the pairs given to the run ``as_trained``."""
+    """For every reading of ``methods`` (``attention_readings`` for attention): the word matrix
+    (T_words, S_words) of every pair (whitespace tokens), the pairs given to the run ``as_trained``."""
     sources, targets = as_trained(run, sources), as_trained(run, targets)
     readings: dict[Reading, list[np.ndarray]] = {}
     if "attention" in methods:
         forced = forced_attention(run, sources, targets)
-        layers, heads = forced[0][2].shape[:2]
-        for layer in range(layers):
-            for head in ["mean", *range(heads)] if heads > 1 else ["mean"]:
-                for shifted in (False, True) if run.model.alignment_may_lag else (False,):
-                    readings[Reading("attention", layer, head, shifted)] = [
-                        _words(_one_map(maps, layer, head), src_pieces, tgt_pieces, source, target, shifted)
-                        for (src_pieces, tgt_pieces, maps), source, target in zip(
-                            forced, sources, targets, strict=True
-                        )
-                    ]
+        for reading in attention_readings(run, every_head):
+            readings[reading] = [
+                _words(_one_map(maps, reading), src_pieces, tgt_pieces, source, target, reading.shifted)
+                for (src_pieces, tgt_pieces, maps), source, target in zip(
+                    forced, sources, targets, strict=True
+                )
+            ]
     if "saliency" in methods:
         readings[Reading("saliency")] = [
             _words(matrix, src_pieces, tgt_pieces, source, target)
@@ -77,9 +82,26 @@ def word_matrices(
     return readings
 
 
-def _one_map(maps: Tensor, layer: int, head: int | str) -> Tensor:
-    """Map (layer, head) of a (L, H, T, S) grid, or the mean of the layer's heads for head "mean"."""
-    return maps[layer].mean(0) if head == "mean" else maps[layer, head]
+def attention_readings(run: Run, every_head: bool = False) -> list[Reading]:
+    """The attention readings of a run: its ``configured_map`` as read and, when the model's map may
+    lag, shifted; ``every_head``: every layer's mean of the heads and each head alone, likewise."""
+    shifts = (False, True) if run.model.alignment_may_lag else (False,)
+    if not every_head:
+        return [configured_map(run)._replace(shifted=shifted) for shifted in shifts]
+    layers, heads = run.model.attention_grid
+    return [
+        Reading("attention", layer, head, shifted)
+        for layer in range(layers)
+        for head in (["mean", *range(heads)] if heads > 1 else ["mean"])
+        for shifted in shifts
+    ]
+
+
+def _one_map(maps: Tensor, reading: Reading) -> Tensor:
+    """The attention map of ``reading`` in a (L, H, T, S) grid: one head, or the mean of the layer's
+    heads for head "mean"."""
+    layer = maps[reading.layer]
+    return layer.mean(0) if reading.head == "mean" else layer[reading.head]
 
 
 def _words(
@@ -160,7 +182,7 @@ def configured_map(run: Run) -> Reading:
     """The attention that translations carry and `nmt align` shows: a Transformer's align_layer and
     align_head ("mean" for the mean of the heads), as read; (0, "mean") for an RNN."""
     layer, head = run.model.alignment_map
-    one_head = run.model.attention_grid[1] == 1  # its only head is the mean, as word_matrices lists it
+    one_head = run.model.attention_grid[1] == 1  # its only head is the mean, as every_head lists it
     return Reading("attention", layer, "mean" if head is None or one_head else head, False)
 
 

@@ -77,7 +77,8 @@ class EncoderDecoder(nn.Module, ABC):
 
     alignment_may_lag: bool = False
     """Whether the map of the step that consumes a target word (one step later than the step that
-    predicts it) may align it better (Chen et al. 2020): AER then also scores maps shifted by one."""
+    predicts it) may align it better (Chen et al. 2020): AER then also scores maps shifted by one.
+    Not for a map that sees the whole target (a Transformer's ``model.full_context_alignment``)."""
 
     @property
     def alignment_map(self) -> tuple[int, int | None]:

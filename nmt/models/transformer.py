@@ -157,7 +157,6 @@ class DecoderLayer(nn.Module):
 
 class Transformer(EncoderDecoder):
     prefers_bf16_on_cpu = True
-    alignment_may_lag = True
 
     def __init__(self, cfg: TransformerConfig, src_vocab: int, tgt_vocab: int, specials: SpecialIds) -> None:
         super().__init__()
@@ -190,6 +189,8 @@ class Transformer(EncoderDecoder):
         self.max_positions = cfg.max_len
         self.align_layer, self.align_head = cfg.align_layer % cfg.dec_layers, cfg.align_head
         self.full_context_alignment = cfg.full_context_alignment
+        # A causal step attends before it sees the word it predicts; a full-context map has seen it.
+        self.alignment_may_lag = not cfg.full_context_alignment
 
         self.tgt_embed = nn.Embedding(tgt_vocab, cfg.d_model, padding_idx=specials.pad)
         self.src_embed = (
