@@ -494,7 +494,9 @@ def _given_targets(args: argparse.Namespace, lines: list[str]) -> list[str] | No
         return None
     where = f"{args.tgt}" if args.tgt else "--target"
     if len(targets) != len(lines):
-        raise NmtError(f"{where}: {len(lines)} sentences need {len(lines)} translations, got {len(targets)}")
+        raise NmtError(
+            f"{where}: one translation per sentence: {len(lines)} sentence(s), {len(targets)} given"
+        )
     for number, (source, target) in enumerate(zip(lines, targets, strict=True), 1):
         if not source.strip() or not target.strip():
             raise NmtError(f"{where}: pair {number} is empty on one side; there is nothing to align")

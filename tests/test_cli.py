@@ -244,7 +244,7 @@ def test_align_aligns_a_given_translation_under_teacher_forcing(run_dir: Path, t
     result = nmt(
         "align", str(run_dir), "A dog runs.", "Two men talk.", "--target", "Ein Hund rennt.", check=False
     )
-    assert_clean_error(result, "--target", "2 sentences need 2 translations, got 1")
+    assert_clean_error(result, "--target", "2 sentence(s), 1 given")
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
