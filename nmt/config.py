@@ -79,6 +79,8 @@ class SubwordConfig:
     joint: bool = True  # one model for both languages (needed to share embeddings)
     character_coverage: float = 1.0
     input_sentence_size: int = 1_000_000  # larger corpora: a seeded sample of this many sentences
+    # the sample's seed, not the run's: runs of every seed share one vocabulary (and can be ensembled)
+    seed: int = 1
 
 
 @dataclass

@@ -153,6 +153,15 @@ def test_a_resumed_run_encodes_with_its_own_vocabulary(tmp_path: Path) -> None:
     assert not np.array_equal(resumed.corpus.src_lengths, cached.corpus.src_lengths)
 
 
+def test_runs_of_every_seed_share_one_vocabulary_and_its_ids(tmp_path: Path) -> None:
+    """The vocabulary sample has a seed of its own (data.spm.seed): a run's seed does not change it."""
+    one = prepare_training_data(config(tmp_path, "seed=1"))
+    two = prepare_training_data(config(tmp_path, "seed=2"))
+    other_sample = prepare_training_data(config(tmp_path, "seed=2", "data.spm.seed=2"))
+    assert one.vocab_models == two.vocab_models != other_sample.vocab_models
+    assert one.corpus.dataset.cache_files == two.corpus.dataset.cache_files != []
+
+
 def test_a_sampled_vocabulary_depends_only_on_the_seed(tmp_path: Path) -> None:
     """Corpora over input_sentence_size are sampled with the seed: same seed, same pieces and scores."""
     text = open_text(prepare_text(config(tmp_path, "data.train.max_pairs=2000")))

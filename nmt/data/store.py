@@ -12,8 +12,9 @@ Each training corpus is stored in the data cache as memory-mapped Arrow files (`
 The text key hashes the sources (each file's resolved path, size and modification time; a hub
 dataset's name, split and files), the split's settings (with ``extra_train``, ``lowercase`` and
 ``reverse``) and the cleaning settings: a corpus file that
-changes gets a new key and is prepared again. The spm key hashes the sentencepiece settings and the
-seed, the ids key the sentencepiece model file(s). Every entry is built in a temporary folder and
+changes gets a new key and is prepared again. The spm key hashes the sentencepiece settings (with
+the sample's own seed, ``data.spm.seed``: runs of every seed share the vocabulary and its ids), the
+ids key the sentencepiece model file(s). Every entry is built in a temporary folder and
 renamed into place, so readers see a whole entry or none: every DDP rank and every later run with the
 same data opens the same files. Normalising, cleaning and encoding run in ``data.num_proc`` processes.
 """
@@ -112,7 +113,7 @@ def prepare_training_data(cfg: DictConfig, build: bool = True) -> TrainingData:
     text_dir = prepare_text(cfg, build)
     src_model, tgt_model = vocab_paths(cfg.run_dir, cfg.data.spm.joint)
     if not (src_model.is_file() and tgt_model.is_file()):
-        src_model, tgt_model = prepare_vocabs(text_dir, cfg.data.spm, cfg.seed, build)
+        src_model, tgt_model = prepare_vocabs(text_dir, cfg.data.spm, build)
     corpus = prepare_ids(text_dir, (src_model, tgt_model), _num_proc(cfg.data.num_proc), build)
     if cfg.trainer.alignment_weight > 0:
         corpus.labels = AttentionLabels(prepare_links(text_dir, build), src_model, tgt_model)
@@ -206,9 +207,10 @@ def _select_clean(cleaned: datasets.Dataset, dedupe: bool) -> tuple[np.ndarray, 
 
 
 # ----------------------------------------------------------------- vocabulary
-def prepare_vocabs(text_dir: Path, cfg: DictConfig, seed: int, build: bool = True) -> tuple[Path, Path]:
-    """Sentencepiece model(s) trained on a seeded sample of the cleaned pairs, kept in the cache."""
-    identity = {"version": VERSION, "spm": OmegaConf.to_container(cfg, resolve=True), "seed": seed}
+def prepare_vocabs(text_dir: Path, cfg: DictConfig, build: bool = True) -> tuple[Path, Path]:
+    """Sentencepiece model(s) trained on a sample of the cleaned pairs (seeded by ``data.spm.seed``,
+    whatever the run's seed), kept in the cache."""
+    identity = {"version": VERSION, "spm": OmegaConf.to_container(cfg, resolve=True)}
     entry = text_dir / f"spm-{_key(identity)}"
 
     def build_vocabs(out: Path, work: Path) -> None:
@@ -222,7 +224,7 @@ def prepare_vocabs(text_dir: Path, cfg: DictConfig, seed: int, build: bool = Tru
         # server, a browser driver) can crash.
         with ProcessPoolExecutor(1, mp_context=_FORK_SERVER) as child:
             for columns, path in sides:
-                child.submit(_train_on_sample, text_dir, columns, path, cfg, seed).result()
+                child.submit(_train_on_sample, text_dir, columns, path, cfg).result()
 
     _entry(entry, build_vocabs, build, "sentencepiece model")
     return vocab_paths(entry, cfg.joint)
@@ -232,10 +234,8 @@ _FORK_SERVER = multiprocessing.get_context("forkserver")
 _FORK_SERVER.set_forkserver_preload([__name__])
 
 
-def _train_on_sample(
-    text_dir: Path, columns: tuple[str, ...], path: Path, cfg: DictConfig, seed: int
-) -> None:
-    sentences = sample_sentences(open_text(text_dir), columns, cfg.input_sentence_size, seed)
+def _train_on_sample(text_dir: Path, columns: tuple[str, ...], path: Path, cfg: DictConfig) -> None:
+    sentences = sample_sentences(open_text(text_dir), columns, cfg.input_sentence_size, cfg.seed)
     train_vocab(sentences, path, cfg)
 
 
