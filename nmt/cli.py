@@ -492,7 +492,7 @@ def _given_targets(args: argparse.Namespace, lines: list[str]) -> list[str] | No
     targets = args.target or (read_lines(args.tgt) if args.tgt else None)
     if targets is None:
         return None
-    where = f"{args.tgt}" if args.tgt else "--target"
+    where = str(args.tgt) if args.tgt else "--target"
     if len(targets) != len(lines):
         raise NmtError(
             f"{where}: one translation per sentence: {len(lines)} sentence(s), {len(targets)} given"
@@ -560,14 +560,14 @@ def run_aer(args: argparse.Namespace) -> int:
     )
     from nmt.data.pipeline import load_pairs
 
+    if args.heads and "attention" not in args.method:
+        raise NmtError("--heads scores attention maps: add --method attention")
     sources, targets = read_lines(args.src), read_lines(args.tgt)
     if len(sources) != len(targets):
         raise NmtError(f"{args.src} has {len(sources)} lines but {args.tgt} has {len(targets)}")
     gold = read_gold(args.gold, one_based=args.one_based)
     lengths = [len(s.split()) for s in sources], [len(t.split()) for t in targets]
     check_gold(args.gold, gold, *lengths, one_based=args.one_based)
-    if args.heads and "attention" not in args.method:
-        raise NmtError("--heads scores attention maps: add --method attention")
     run = _aligning_run(args.run_dir, args)
     matrices = word_matrices(run, sources, targets, args.method, args.heads)
     forward = links_of(matrices, args.links, args.threshold)
@@ -599,7 +599,7 @@ def run_aer(args: argparse.Namespace) -> int:
         print("every decoder layer, its heads averaged and one by one (diagnostics: which map aligns):")
         print(format_aer_rows(report["heads"], None, min(report["heads"], key=lambda r: r["aer"])))
     if set(METHODS) <= set(args.method):
-        rho = agreement(matrices[configured_map(run)], matrices[Reading("saliency")])
+        rho = agreement(matrices[own], matrices[Reading("saliency")])
         report["agreement"] = {"spearman": rho, "mean": mean(rho), "median": median(rho)}
         print(
             f"attention ({default['layer']}, {default['head']}) vs saliency, Spearman rho per sentence: "

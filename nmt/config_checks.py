@@ -23,6 +23,7 @@ def check_training_config(cfg: DictConfig) -> None:
     problems = [
         *_trainer_problems(cfg.trainer),
         *_model_problems(cfg.model),
+        *_seed_problems(cfg),
         *_subword_problems(cfg.data.spm),
         *_data_problems(cfg.data),
         *_supervision_problems(cfg),
@@ -104,6 +105,16 @@ def _attention_problems(model: DictConfig) -> Iterator[str]:
             f"model.word_keys=true: the source words enter a projected key (additive, concat or "
             f"general attention), not model.attention={model.attention}"
         )
+
+
+MAX_SEED = 2**32 - 1  # NumPy's legacy seeding takes no more
+
+
+def _seed_problems(cfg: DictConfig) -> Iterator[str]:
+    """The run's seed and the vocabulary sample's, each in [0, MAX_SEED]."""
+    for key, seed in (("seed", cfg.seed), ("data.spm.seed", cfg.data.spm.seed)):
+        if not 0 <= seed <= MAX_SEED:
+            yield f"{key}={seed}: must be in [0, 2**32 - 1]"
 
 
 def _subword_problems(spm: DictConfig) -> Iterator[str]:

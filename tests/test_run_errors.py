@@ -35,6 +35,8 @@ def contents(folder: Path) -> dict[str, bytes]:
         ("model.cell=rnn", "model.cell=rnn: choose one of gru, lstm"),
         ("trainer.update_freq=0", "trainer.update_freq=0"),
         ("data.spm.vocab_size=-1", "data.spm.vocab_size=-1"),
+        ("seed=-1", "seed=-1: must be in [0, 2**32 - 1]"),
+        ("data.spm.seed=4294967296", "data.spm.seed=4294967296"),
     ],
 )
 def test_config_values_training_cannot_use_are_named_before_anything_is_written(
