@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import REPO, TINY_MODEL
+from helpers import TINY_RUN, assert_clean_error, gold_files, nmt
 from omegaconf import OmegaConf
 
 from nmt.alignment.force import translation_attention
@@ -27,33 +28,6 @@ from nmt.errors import NmtError
 from nmt.export import CTranslate2Translator
 from nmt.rundir import load_config, load_run
 from nmt.translate import Translator
-
-TINY_RUN = [
-    "data=multi30k_en_de",
-    "model=rnn_bahdanau",
-    "trainer=tiny",
-    *TINY_MODEL["rnn"],
-    "data.train.max_pairs=300",
-    "data.valid.max_pairs=40",
-    "data.spm.vocab_size=400",
-]
-
-
-def nmt(*args: str, stdin: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "nmt.cli", *args], input=stdin, capture_output=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"nmt {' '.join(args)} failed:\n{result.stderr.decode()}")
-    return result
-
-
-def assert_clean_error(result: subprocess.CompletedProcess, *expected: str) -> str:
-    """Non-zero exit, one message naming what is wrong, no traceback."""
-    stderr = result.stderr.decode() + result.stdout.decode()
-    assert result.returncode != 0, stderr
-    assert "Traceback" not in stderr, stderr
-    for text in expected:
-        assert text in stderr, f"{text!r} not in:\n{stderr}"
-    return stderr
 
 
 @pytest.fixture(scope="module")
@@ -272,19 +246,6 @@ def test_make_demo_prints_the_word_matrix_and_draws_it(run_dir: Path, tmp_path: 
         assert weights[["I", "love", "you", "."].index(link.split("→")[1])] == weight
     assert f"heatmap: {tmp_path / 'love.png'}" in lines
     assert (tmp_path / "love.png").read_bytes().startswith(b"\x89PNG")
-
-
-def gold_files(data_dir: Path) -> list[str]:
-    """`nmt aer` arguments for the Hansards trial set."""
-    gold = data_dir / "alignments/en-fr/normalized"
-    return [
-        "--src",
-        f"{gold}/trial.en",
-        "--tgt",
-        f"{gold}/trial.fr",
-        "--gold",
-        f"{gold}/trial.gold.0based.txt",
-    ]
 
 
 def test_aer_scores_forced_attention_against_gold_links(run_dir: Path, data_dir: Path) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, tiny_model_config
+from helpers import TINY_RUN, assert_clean_error, gold_files, nmt
 from sentencepiece import SentencePieceProcessor
-from test_cli import TINY_RUN, assert_clean_error, gold_files, nmt
 
 from nmt.evaluation.compare import architecture
 

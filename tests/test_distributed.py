@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import torch
-from test_cli import TINY_RUN, nmt
+from helpers import TINY_RUN, nmt
 
 from nmt.rundir import load_checkpoint
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY_MODEL
-from test_cli import assert_clean_error, gold_files, nmt
+from helpers import assert_clean_error, gold_files, nmt
 
 from nmt.alignment.aer import read_gold
 from nmt.alignment.score import aer_rows, links_of, word_matrices

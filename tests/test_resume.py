@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import TINY_MODEL
-from test_cli import TINY_RUN, assert_clean_error, nmt
+from helpers import TINY_RUN, assert_clean_error, nmt
 
 from nmt.rundir import load_checkpoint
 from nmt.training.signals import Interrupted, StopSignals

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import compose
-from test_cli import TINY_RUN, assert_clean_error, nmt
+from helpers import TINY_RUN, assert_clean_error, nmt
 
 from nmt.config_checks import check_training_config
 from nmt.errors import NmtError
