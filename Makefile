@@ -21,7 +21,7 @@ GOLD ?= $${NMT_DATA_DIR:-data}/alignments/en-fr/normalized# Hansards trial set (
 BENCH_RUNS ?= $(patsubst %/best.pt,%,$(wildcard runs/multi30k_en_de/rnn_bahdanau/best.pt runs/multi30k_en_de/transformer/best.pt))
 DEMO_OUT ?= data/results/i_love_you.png# the heatmap make demo draws (.png or .svg)
 
-.PHONY: install browser train translate evaluate demo compare family serve tensorboard bench test test-slow lint clean
+.PHONY: install browser train translate evaluate demo compare family serve tensorboard bench test test-slow lint docs docs-serve clean
 
 # --system-site-packages: a torch you installed yourself (e.g. a CUDA build) stays the one in use.
 $(BIN)/.installed: pyproject.toml
@@ -85,6 +85,12 @@ lint: install  ## ruff, and the import layers of pyproject.toml [tool.importlint
 	$(BIN)/ruff format --check nmt tests scripts
 	$(BIN)/lint-imports
 
+docs: install  ## the documentation site into site/; --strict: a broken link or a missing page stops it
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: install  ## the documentation site at http://127.0.0.1:8000/, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
 clean:  ## caches and build files; keeps .venv, data/ and runs/
-	rm -rf .pytest_cache .ruff_cache build *.egg-info outputs multirun
+	rm -rf .pytest_cache .ruff_cache build site *.egg-info outputs multirun
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

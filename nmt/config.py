@@ -85,9 +85,11 @@ class SubwordConfig:
 
 @dataclass
 class DataConfig:
-    name: str = MISSING
-    src_lang: str = MISSING
-    tgt_lang: str = MISSING
+    """A corpus: its languages, where each split comes from, and how it is cleaned and split into subwords."""
+
+    name: str = MISSING  # the corpus's name (run directories default to runs/<data.name>/<model.name>)
+    src_lang: str = MISSING  # source language code, e.g. en
+    tgt_lang: str = MISSING  # target language code, e.g. fr
     train: SplitConfig = field(default_factory=SplitConfig)
     extra_train: list[SplitConfig] = field(default_factory=list)  # more sources, appended to train
     valid: SplitConfig = field(default_factory=SplitConfig)
@@ -168,6 +170,8 @@ class TransformerConfig:
 
 @dataclass
 class TrainerConfig:
+    """How a model is trained: budget, batches, optimiser, schedule, precision, validation and saving."""
+
     max_steps: int = 100_000
     max_minutes: float | None = None  # wall-clock budget; whichever of the two comes first stops training
     batch_tokens: int = 4096  # source + target tokens per batch, padding included
@@ -200,11 +204,13 @@ class TrainerConfig:
 
 @dataclass
 class Config:
-    data: DataConfig = MISSING
-    model: Any = MISSING
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    seed: int = 1234
-    run_dir: str = "runs/${data.name}/${model.name}"
+    """The whole configuration of `nmt train`: one data, one model and one trainer group."""
+
+    data: DataConfig = MISSING  # data=NAME picks nmt/configs/data/NAME.yaml
+    model: Any = MISSING  # model=NAME picks nmt/configs/model/NAME.yaml (an RNNConfig or TransformerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)  # trainer=NAME: nmt/configs/trainer/
+    seed: int = 1234  # seeds torch, NumPy, random and the batch order
+    run_dir: str = "runs/${data.name}/${model.name}"  # checkpoints, vocabulary, logs and TensorBoard events
     cache_dir: str = "${oc.env:NMT_CACHE_DIR,data}"  # downloaded corpora; prepared ones in prepared/
 
 
