@@ -160,7 +160,7 @@ class TransformerConfig:
     max_len: int = 512
     # Which cross-attention translations carry as their alignment. The default, the last decoder
     # layer with its heads averaged, had the best AER of the layers' head means on the Hansards
-    # trial set (tied with the middle layer): README, "Inspect alignments".
+    # trial set (tied with the middle layer): docs/guides/alignments.md.
     align_layer: int = -1
     align_head: int | None = None  # None: the mean over heads
     # Garg et al. (2019): read that map off a decoder pass that sees the whole target (the supervised
