@@ -74,8 +74,8 @@ bench: install  ## training step against plain PyTorch and the matmul peak (MFU)
 	$(BIN)/python scripts/bench_data.py
 	$(if $(BENCH_RUNS),$(BIN)/python scripts/bench_decode.py --ctranslate2 $(foreach r,$(BENCH_RUNS),--run $(r)))
 
-test: install  ## the fast suite (what CI runs)
-	$(BIN)/python -m pytest -q
+test: install  ## the fast suite (what CI runs), on two workers; each test file stays on one (its fixtures run once)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-slow: install  ## everything, including minutes-long training tests
 	$(BIN)/python -m pytest -q -m ""

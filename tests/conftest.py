@@ -14,7 +14,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("NMT_DATA_DIR", REPO.parent / "shared" / "data")).resolve()
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Two cores in all: 2 threads, or under `pytest -n 2` (make test) 1 per worker and per `nmt` process
+# the worker starts.
+THREADS = 2
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    THREADS = 1
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(min(THREADS, torch.get_num_threads()))
 
 # Every test (and every `nmt` process a test starts) reads corpora from the mirror and never
 # writes into the repository's data/ cache.
