@@ -81,8 +81,8 @@ test-slow: install  ## everything, including minutes-long training tests
 	$(BIN)/python -m pytest -q -m ""
 
 lint: install  ## ruff, and the import layers of pyproject.toml [tool.importlinter]
-	$(BIN)/ruff check nmt tests scripts
-	$(BIN)/ruff format --check nmt tests scripts
+	$(BIN)/ruff check nmt tests scripts docs
+	$(BIN)/ruff format --check nmt tests scripts docs
 	$(BIN)/lint-imports
 
 docs: install  ## the documentation site into site/; --strict: a broken link or a missing page stops it
