@@ -88,7 +88,7 @@ lint: install  ## ruff, and the import layers of pyproject.toml [tool.importlint
 docs: install  ## the documentation site into site/; --strict: a broken link or a missing page stops it
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-docs-serve: install  ## the documentation site at http://127.0.0.1:8000/, rebuilt on every change
+docs-serve: install  ## the documentation site at http://127.0.0.1:8001/, rebuilt on every change
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 clean:  ## caches and build files; keeps .venv, data/ and runs/
