@@ -171,6 +171,9 @@ class TrainerConfig:
     max_steps: int = 100_000
     max_minutes: float | None = None  # wall-clock budget; whichever of the two comes first stops training
     batch_tokens: int = 4096  # source + target tokens per batch, padding included
+    # batch lengths are padded up to multiples of this, and a batch holds one (S, T) bucket, so batches
+    # take few shapes (torch.compile, tensor cores); 1: each batch padded to its longest pair only
+    pad_to_multiple: int = 8
     optimizer_betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
     lr: float = 1e-3
     schedule: str = "constant"  # constant | inverse_sqrt | cosine | linear (to 0 at the end of the budget)
