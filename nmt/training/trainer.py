@@ -233,7 +233,8 @@ class Trainer:
     def _log_padding(self) -> None:
         """The share of padding in this rank's first epoch, and what it would be without the rounding."""
         lengths = self.train_data.src_lengths, self.train_data.tgt_lengths
-        exact = TokenBatches(*lengths, self.tc.batch_tokens, seed=self.cfg.seed, shuffle=False)
+        ranks = {"rank": self.ranks.rank, "world": self.ranks.world}
+        exact = TokenBatches(*lengths, self.tc.batch_tokens, seed=self.cfg.seed, **ranks)
         shapes = {batch_shape(*lengths, b, self.tc.pad_to_multiple) for b in self.batches.batches()}
         log.info(
             "padding: %.1f%% of batch tokens with lengths padded to multiples of %d, %d batch shapes "
