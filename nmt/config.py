@@ -175,6 +175,10 @@ class TrainerConfig:
     max_steps: int = 100_000
     max_minutes: float | None = None  # wall-clock budget; whichever of the two comes first stops training
     batch_tokens: int = 4096  # source + target tokens per batch, padding included
+    # batch lengths are padded up to multiples of this, and a batch holds one (S, T) bucket, so batches
+    # take few shapes (tensor cores; trainer=transformer_gpu sets 8); 1: each batch padded to its longest
+    # pair only, the least padding (the default: on a CPU nothing yet gains from repeated shapes)
+    pad_to_multiple: int = 1
     optimizer_betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
     lr: float = 1e-3
     schedule: str = "constant"  # constant | inverse_sqrt | cosine | linear (to 0 at the end of the budget)

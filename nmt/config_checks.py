@@ -35,6 +35,7 @@ def check_training_config(cfg: DictConfig) -> None:
 def _trainer_problems(tc: DictConfig) -> Iterator[str]:
     at_least = {
         "batch_tokens": 1,
+        "pad_to_multiple": 1,
         "max_steps": 1,
         "update_freq": 1,
         "log_every": 1,

@@ -287,10 +287,11 @@ def bench_model(
     cfg = compose_config(*data_cfg, *overrides)
     data = prepare_training_data(cfg)
     vocab = len(Vocab(data.vocab_models[1]))
+    multiple = cfg.trainer.pad_to_multiple  # batches as training pads them
     order = TokenBatches(
-        data.corpus.src_lengths, data.corpus.tgt_lengths, args.batch_tokens, seed=0
+        data.corpus.src_lengths, data.corpus.tgt_lengths, args.batch_tokens, seed=0, pad_to_multiple=multiple
     ).batches()
-    batches = [data.corpus.batch(indices).to(device) for indices in order[: args.steps]]
+    batches = [data.corpus.batch(indices).padded_to(multiple).to(device) for indices in order[: args.steps]]
     real_tokens = [b.num_tokens + int(b.src_mask.sum()) for b in batches]
     flops = [training_flops(cfg.model, vocab, b) for b in batches]
     rows, ablations, memory = [], [], []

@@ -9,7 +9,9 @@
    and peak RSS (summed over the process and its workers, sampled every 0.1 s);
 3. runs the same preparation again: the time to find and open the cached corpus (and the time of
    the whole process, Python's start and imports included);
-4. times the batch order of one epoch (``TokenBatches.batches()``, ``--batch-tokens``);
+4. times the batch order of one epoch (``TokenBatches.batches()``, ``--batch-tokens``) and reports
+   its share of padding and its number of batch shapes, with lengths padded to multiples of
+   ``trainer.pad_to_multiple`` (8 with trainer=transformer_gpu) and padded only to each batch's longest pair;
 5. trains the same Transformer for a few steps in two DDP processes (Gloo) on the prepared corpus and
    on Multi30k, and reports each rank's private memory (USS: pages no other process shares).
 
@@ -74,16 +76,31 @@ def work_prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def work_batches(args: argparse.Namespace) -> dict[str, Any]:
-    """Time one epoch's batch order."""
-    from nmt.data.batching import TokenBatches
+    """Time one epoch's batch order; its padding share and shapes, and those without rounding."""
+    from nmt.data.batching import TokenBatches, batch_shape, pad_share
     from nmt.data.store import prepare_training_data
 
-    corpus = prepare_training_data(worker_config(args), build=False).corpus
-    batches = TokenBatches(corpus.src_lengths, corpus.tgt_lengths, args.batch_tokens, seed=1)
+    cfg = worker_config(args)
+    corpus = prepare_training_data(cfg, build=False).corpus
+    lengths, multiple = (corpus.src_lengths, corpus.tgt_lengths), cfg.trainer.pad_to_multiple
+    batches = TokenBatches(*lengths, args.batch_tokens, seed=1, pad_to_multiple=multiple)
     batches.set_epoch(1)
     start = time.perf_counter()
-    count = len(batches.batches())
-    return {"seconds": time.perf_counter() - start, "batches": count, "pairs": len(corpus)}
+    order = batches.batches()
+    seconds = time.perf_counter() - start
+    exact = TokenBatches(*lengths, args.batch_tokens, seed=1)
+    exact.set_epoch(1)
+    return {
+        "seconds": seconds,
+        "batches": len(order),
+        "pairs": len(corpus),
+        "multiple": multiple,
+        "padding": [pad_share(*lengths, order, multiple), pad_share(*lengths, exact.batches())],
+        "shapes": [
+            len({batch_shape(*lengths, b, m) for b in o})
+            for o, m in ((order, multiple), (exact.batches(), 1))
+        ],
+    }
 
 
 def work_ddp(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,10 +124,17 @@ def work_ddp(args: argparse.Namespace) -> dict[str, Any]:
         prepare_training_data(cfg)
     dist.barrier()
     data = prepare_training_data(cfg, build=rank == 0)
+    multiple = cfg.trainer.pad_to_multiple
     batches = TokenBatches(
-        data.corpus.src_lengths, data.corpus.tgt_lengths, args.batch_tokens, seed=1, rank=rank, world=world
+        data.corpus.src_lengths,
+        data.corpus.tgt_lengths,
+        args.batch_tokens,
+        seed=1,
+        rank=rank,
+        world=world,
+        pad_to_multiple=multiple,
     )
-    held = [data.corpus.batch(indices) for indices in batches.batches()[: args.steps]]
+    held = [data.corpus.batch(indices).padded_to(multiple) for indices in batches.batches()[: args.steps]]
     data_uss = psutil.Process().memory_full_info().uss
     src_vocab, tgt_vocab = (Vocab(path) for path in data.vocab_models)
     torch.manual_seed(0)
@@ -252,6 +276,13 @@ def report(args: argparse.Namespace) -> None:
         (
             f"one epoch's batch order, {args.batch_tokens} tokens (target ≤ 5 s)",
             f"{epoch['seconds']:.2f} s ({epoch['batches']:,} batches)",
+        ),
+        (
+            f"padding of those batches: lengths padded to multiples of {epoch['multiple']} / "
+            "to each batch's longest pair",
+            "{:.1%} / {:.1%} of batch tokens ({:,} / {:,} batch shapes)".format(
+                *epoch["padding"], *epoch["shapes"]
+            ),
         ),
     ]
     for key, what in (

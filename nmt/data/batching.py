@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from nmt.data.vocab import BOS, EOS, PAD
@@ -31,6 +32,19 @@ class Batch:
     def num_tokens(self) -> int:
         """Real target tokens (what the loss is averaged over)."""
         return int((self.tgt_out != PAD).sum())
+
+    def padded_to(self, multiple: int) -> Batch:
+        """The same batch with S and T padded up to multiples of ``multiple`` (PAD, mask False, no link)."""
+        grow_s, grow_t = -self.src.shape[1] % multiple, -self.tgt_in.shape[1] % multiple
+        if not grow_s and not grow_t:
+            return self
+        return Batch(
+            F.pad(self.src, (0, grow_s), value=PAD),
+            F.pad(self.src_mask, (0, grow_s), value=False),
+            F.pad(self.tgt_in, (0, grow_t), value=PAD),
+            F.pad(self.tgt_out, (0, grow_t), value=PAD),
+            None if self.links is None else F.pad(self.links, (0, grow_s, 0, grow_t)),
+        )
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(
@@ -59,7 +73,11 @@ class TokenBatches:
 
     Each epoch: a seeded random permutation, a stable sort by source then target length (so similar
     lengths share a batch and equal lengths mix differently every epoch), batches cut greedily in that
-    order, then the batches in a seeded random order; all with NumPy on the length arrays. With
+    order, then the batches in a seeded random order; all with NumPy on the length arrays.
+    With ``pad_to_multiple`` m > 1, S and T are rounded up to multiples of m (``Batch.padded_to``) and
+    a batch never mixes two (S, T) buckets: a bucket's batches all have ``batch_tokens // (S + T)``
+    rows but its last, so an epoch has at most two shapes per bucket (torch.compile compiles each once,
+    tensor cores get aligned sizes). A pair over the budget still gets a batch (of one) of its own. With
     ``world > 1`` every rank takes every ``world``-th batch of the same order (DDP sharding); the
     batches left over when their number is not a multiple of ``world`` are pooled and split into one
     smaller batch per rank, so every rank has as many batches and every pair is used once per epoch
@@ -76,9 +94,11 @@ class TokenBatches:
         shuffle: bool = True,
         rank: int = 0,
         world: int = 1,
+        pad_to_multiple: int = 1,
     ) -> None:
-        self.src_lengths = _compact(np.asarray(src_lengths) + 1)  # EOS
-        self.tgt_lengths = _compact(np.asarray(tgt_lengths) + 1)  # BOS / EOS
+        self.multiple = pad_to_multiple
+        self.src_lengths = _compact(_round_up(np.asarray(src_lengths) + 1, pad_to_multiple))  # EOS
+        self.tgt_lengths = _compact(_round_up(np.asarray(tgt_lengths) + 1, pad_to_multiple))  # BOS / EOS
         self.batch_tokens, self.seed, self.shuffle = batch_tokens, seed, shuffle
         self.rank, self.world = rank, world
         self.epoch = 0
@@ -99,22 +119,33 @@ class TokenBatches:
         order = rng.permutation(size) if self.shuffle else np.arange(size)
         for lengths in (self.tgt_lengths, self.src_lengths):  # stable: sorted by source, then target
             order = order[np.argsort(lengths[order], kind="stable")]
-        batches = np.split(order, self._cuts(self.src_lengths[order], self.tgt_lengths[order]))
+        src, tgt = self.src_lengths[order], self.tgt_lengths[order]
+        batches = np.split(order, self._cuts(src, tgt, self._bucket_ends(src, tgt)))
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 
-    def _cuts(self, src: np.ndarray, tgt: np.ndarray) -> list[int]:
+    def _bucket_ends(self, src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
+        """(N,) where the run of equal (src, tgt) holding each pair ends in the sorted corpus; every
+        entry N when buckets are off (m = 1: batches may span lengths)."""
+        if self.multiple == 1:
+            return np.full(len(src), len(src))
+        change = np.flatnonzero((src[1:] != src[:-1]) | (tgt[1:] != tgt[:-1])) + 1
+        ends = np.append(change, len(src))
+        return np.repeat(ends, np.diff(np.concatenate([[0], ends])))
+
+    def _cuts(self, src: np.ndarray, tgt: np.ndarray, ends: np.ndarray) -> list[int]:
         """Where batches start (after the first) in a corpus sorted by source length.
 
         A batch starting at ``i`` holds at most ``batch_tokens // (src[i] + tgt[i])`` pairs (a longer
-        one costs more), so each cut is found in a window of that many pairs: within it, the padded
-        size of the first ``k`` pairs is ``k * (src[i + k - 1] + running max of tgt)``.
+        one costs more) and ends by ``ends[i]``, so each cut is found in a window of that many pairs:
+        within it, the padded size of the first ``k`` pairs is ``k * (src[i + k - 1] + running max of
+        tgt)``.
         """
         src, tgt = src.astype(np.int64), tgt.astype(np.int64)
         cuts, start, size = [], 0, len(src)
         while start < size:
-            window = min(size - start, self.batch_tokens // int(src[start] + tgt[start]) + 1)
+            window = min(int(ends[start]) - start, self.batch_tokens // int(src[start] + tgt[start]) + 1)
             padded = np.arange(1, window + 1) * (
                 src[start : start + window] + np.maximum.accumulate(tgt[start : start + window])
             )
@@ -139,6 +170,33 @@ class TokenBatches:
 
     def __len__(self) -> int:
         return len(self.batches())
+
+
+def batch_shape(
+    src_lengths: np.ndarray, tgt_lengths: np.ndarray, indices: np.ndarray, multiple: int = 1
+) -> tuple[int, int, int]:
+    """(B, S, T) of the batch of ``indices`` into the (N,) id counts ``src_lengths``/``tgt_lengths``
+    (without EOS/BOS), padded as ``make_batch`` and ``Batch.padded_to(multiple)`` pad it."""
+    src, tgt = (int(np.max(lengths[indices])) + 1 for lengths in (src_lengths, tgt_lengths))
+    return len(indices), int(_round_up(src, multiple)), int(_round_up(tgt, multiple))
+
+
+def pad_share(
+    src_lengths: np.ndarray, tgt_lengths: np.ndarray, batches: Sequence[np.ndarray], multiple: int = 1
+) -> float:
+    """The share of PAD among the B x (S + T) tokens of ``batches`` (``batch_shape``'s arguments)."""
+    real = padded = 0
+    for indices in batches:
+        rows, src, tgt = batch_shape(src_lengths, tgt_lengths, indices, multiple)
+        ids = sum(int(np.sum(lengths[indices], dtype=np.int64)) for lengths in (src_lengths, tgt_lengths))
+        real += ids + 2 * rows  # + EOS, BOS / EOS
+        padded += rows * (src + tgt)
+    return 1 - real / padded if padded else 0.0
+
+
+def _round_up(lengths: np.ndarray, multiple: int) -> np.ndarray:
+    """``lengths`` rounded up to multiples of ``multiple``."""
+    return -(-lengths // multiple) * multiple
 
 
 def _compact(lengths: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sacrebleu
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from nmt.alignment.plot import heatmap_figure
 from nmt.alignment.words import words_from_pieces
 from nmt.config_checks import check_training_config
-from nmt.data.batching import Batch, TokenBatches
+from nmt.data.batching import Batch, TokenBatches, batch_shape, pad_share
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
 from nmt.data.store import EncodedCorpus, prepare_training_data
 from nmt.data.vocab import EOS_PIECE, PAD, Vocab, install_vocabs, vocab_paths
@@ -152,8 +153,10 @@ class Trainer:
             seed=cfg.seed,
             rank=ranks.rank,
             world=ranks.world,
+            pad_to_multiple=self.tc.pad_to_multiple,
         )
-        first = [train_data.batch(indices).to(device) for indices in self.batches.batches()[:PROBE_BATCHES]]
+        self._log_padding()
+        first = [self._train_batch(indices).to(device) for indices in self.batches.batches()[:PROBE_BATCHES]]
         self.dtype, speedups, precision = training_precision(cfg, model, first, device, ranks)
         log.info("precision: %s", precision)
         self.update = UpdateStep(model, self.tc, device, self.dtype, ranks, speedups)
@@ -209,7 +212,7 @@ class Trainer:
             order = self.batches.batches()
             while p.batches_done < len(order) and not finished:
                 group = order[p.batches_done : p.batches_done + tc.update_freq]
-                updated = self.train_step([self.train_data.batch(indices) for indices in group])
+                updated = self.train_step([self._train_batch(indices) for indices in group])
                 p.batches_done += len(group)
                 self._tick()
                 if updated:
@@ -222,6 +225,25 @@ class Trainer:
         if self.writer:
             self.writer.close()
         return scores if scores is not None else self.validate()
+
+    def _train_batch(self, indices: np.ndarray) -> Batch:
+        """The training pairs at ``indices``, padded to the batches' length multiple."""
+        return self.train_data.batch(indices).padded_to(self.tc.pad_to_multiple)
+
+    def _log_padding(self) -> None:
+        """The share of padding in this rank's first epoch, and what it would be without the rounding."""
+        lengths = self.train_data.src_lengths, self.train_data.tgt_lengths
+        ranks = {"rank": self.ranks.rank, "world": self.ranks.world}
+        exact = TokenBatches(*lengths, self.tc.batch_tokens, seed=self.cfg.seed, **ranks)
+        shapes = {batch_shape(*lengths, b, self.tc.pad_to_multiple) for b in self.batches.batches()}
+        log.info(
+            "padding: %.1f%% of batch tokens with lengths padded to multiples of %d, %d batch shapes "
+            "(%.1f%% padded to each batch's longest pair)",
+            100 * pad_share(*lengths, self.batches.batches(), self.tc.pad_to_multiple),
+            self.tc.pad_to_multiple,
+            len(shapes),
+            100 * pad_share(*lengths, exact.batches()),
+        )
 
     def train_step(self, batches: list[Batch]) -> bool:
         """One optimiser update over ``batches`` (``UpdateStep``); False: skipped for a non-finite loss."""
@@ -346,8 +368,9 @@ class Trainer:
             [len(t) for t in self.valid_data.tgt],
             self.tc.batch_tokens,
             shuffle=False,
+            pad_to_multiple=self.tc.pad_to_multiple,
         ):
-            batch = self.valid_data.batch(indices).to(self.device)
+            batch = self.valid_data.batch(indices).padded_to(self.tc.pad_to_multiple).to(self.device)
             with autocast(self.device, self.dtype):
                 logits, _ = self.model(batch.src, batch.src_mask, batch.tgt_in)
             total += F.cross_entropy(
