@@ -69,9 +69,10 @@ serve: install  ## the translation server and attention explorer for RUN, at htt
 tensorboard: install
 	$(BIN)/tensorboard --logdir runs
 
-bench: install  ## training step against plain PyTorch and the matmul peak (MFU); data pipeline; decoding speed of the Multi30k runs that are trained
+bench: install  ## training step against plain PyTorch and the matmul peak (MFU); data pipeline; saliency; decoding speed of the Multi30k runs that are trained
 	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_data.py
+	$(BIN)/python scripts/bench_saliency.py
 	$(if $(BENCH_RUNS),$(BIN)/python scripts/bench_decode.py --ctranslate2 $(foreach r,$(BENCH_RUNS),--run $(r)))
 
 test: install  ## the fast suite (what CI runs), on two workers; each test file stays on one (its fixtures run once)

@@ -12,15 +12,23 @@ Each row is then divided by its sum, so it is a distribution over the source tok
 attention (uniform if every score is 0). Matrices have the shape of the attention maps of
 ``nmt.alignment.force``: (target pieces + "</s>", source pieces + "</s>").
 
-Every (sentence, target position, draw) is one row of a batch, so one backward pass gives many
-gradients.
+Draw n of a sentence is one noisy input that every target word's gradient is taken at. Pair i's
+draws come from a generator of its own, seeded by the i-th of ``len(pairs)`` seeds drawn from
+``generator``, so they do not depend on how pairs are batched.
+
+Every (sentence, draw) is one row of a batch: one forward pass through the model's incremental
+decoder (``step``) gives every target word's log-probability, and one backward pass per target
+position, from that position's log-probabilities alone, gives its gradients for every row at once.
+``saliency_matrices_per_word`` is the same quantity with one forward and backward pass per (target
+word, draw) row, as saliency was first computed: the reference the batched one is tested and
+benchmarked against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
-import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -32,9 +40,10 @@ from nmt.rundir import Run
 
 SAMPLES = 8
 NOISE = 0.15
-TOKENS_PER_PASS = 8192  # rows x target length in one forward/backward pass (bounds the logits' memory)
+TOKENS_PER_PASS = 8192  # rows x target length in one pass (bounds the memory of the kept graph)
 
 Pair = tuple[Sequence[int], Sequence[int]]
+Scores = Callable[[EncoderDecoder, list[Pair], list[int], int, float], list[Tensor]]
 
 
 def saliency_matrices(
@@ -47,20 +56,21 @@ def saliency_matrices(
     """Saliency of sentence pairs of ids (no BOS/EOS): one (len(tgt) + 1, len(src) + 1) float32 matrix
     on the CPU per pair, rows summing to 1. ``model`` should be in eval mode (no dropout).
 
-    Every (pair, target position, draw) is one row of a batch; rows are cut into passes of at most
-    TOKENS_PER_PASS target tokens.
-    """
-    device = next(model.parameters()).device
-    rows = [(i, t) for i, (_, tgt) in enumerate(pairs) for t in range(len(tgt) + 1) for _ in range(samples)]
-    totals = [np.zeros((len(tgt) + 1, len(src) + 1)) for src, tgt in pairs]
-    passes = _passes(rows, [len(tgt) + 1 for _, tgt in pairs])
-    for chunk in tqdm(passes, desc="saliency", unit=" passes", leave=False, disable=None):  # None: a TTY only
-        batch = make_batch([pairs[i][0] for i, _ in chunk], [pairs[i][1] for i, _ in chunk]).to(device)
-        positions = torch.tensor([t for _, t in chunk], device=device)
-        scores = _gradient_times_input(model, batch, positions, noise, generator).cpu().numpy()
-        for (i, t), row in zip(chunk, scores, strict=True):
-            totals[i][t] += row[: totals[i].shape[1]]
-    return [_rows_normalised(torch.from_numpy(np.abs(total / samples)).float()) for total in totals]
+    Pairs are cut into passes of at most TOKENS_PER_PASS padded target tokens (rows x length)."""
+    return _saliency(model, pairs, [samples] * len(pairs), samples, noise, generator, _batched_scores)
+
+
+def saliency_matrices_per_word(
+    model: EncoderDecoder,
+    pairs: Sequence[Pair],
+    samples: int = SAMPLES,
+    noise: float = NOISE,
+    generator: torch.Generator | None = None,
+) -> list[Tensor]:
+    """``saliency_matrices`` (the same draws, the same matrices) with one teacher-forced forward and
+    backward pass per (target word, draw) row: the reference, many times slower."""
+    rows = [samples * (len(tgt) + 1) for _, tgt in pairs]
+    return _saliency(model, pairs, rows, samples, noise, generator, _per_word_scores)
 
 
 def saliency_matrix(
@@ -75,17 +85,126 @@ def saliency_matrix(
     return saliency_matrices(model, [(src, tgt)], samples, noise, generator)[0]
 
 
-def _passes(rows: list[tuple[int, int]], steps: list[int]) -> list[list[tuple[int, int]]]:
-    """``rows`` (pair, position) cut in order into passes of at most TOKENS_PER_PASS padded target tokens."""
-    passes: list[list[tuple[int, int]]] = [[]]
-    longest = 0
-    for row in rows:
-        longest = max(longest, steps[row[0]])
-        if passes[-1] and (len(passes[-1]) + 1) * longest > TOKENS_PER_PASS:
+def _saliency(
+    model: EncoderDecoder,
+    pairs: Sequence[Pair],
+    rows: list[int],
+    samples: int,
+    noise: float,
+    generator: torch.Generator | None,
+    scores: Scores,
+) -> list[Tensor]:
+    """Saliency matrices of ``pairs`` from their gradient × input ``scores``, computed pass by pass
+    (``rows``: the batch rows each pair takes)."""
+    seeds = torch.randint(2**62, (len(pairs),), generator=generator).tolist()
+    totals: list[Tensor] = []
+    passes = _passes(rows, [len(tgt) + 1 for _, tgt in pairs])
+    for chunk in tqdm(passes, desc="saliency", unit=" passes", leave=False, disable=None):  # None: a TTY only
+        totals += scores(model, [pairs[i] for i in chunk], [seeds[i] for i in chunk], samples, noise)
+    return [_rows_normalised(total.mean(0).abs()) for total in totals]
+
+
+def _passes(rows: list[int], steps: list[int]) -> list[list[int]]:
+    """Pair indices cut in order into passes of at most TOKENS_PER_PASS rows x longest target (or one
+    pair); pair i takes ``rows[i]`` rows of ``steps[i]`` target tokens."""
+    passes: list[list[int]] = [[]]
+    size = longest = 0
+    for i, (count, length) in enumerate(zip(rows, steps, strict=True)):
+        if passes[-1] and (size + count) * max(longest, length) > TOKENS_PER_PASS:
             passes.append([])
-            longest = steps[row[0]]
-        passes[-1].append(row)
+            size = longest = 0
+        passes[-1].append(i)
+        size, longest = size + count, max(longest, length)
     return passes
+
+
+def _batched_scores(
+    model: EncoderDecoder, pairs: list[Pair], seeds: list[int], samples: int, noise: float
+) -> list[Tensor]:
+    """Gradient × input of every (pair, draw) row at once: (samples, T + 1, S + 1) per pair. One forward
+    pass through ``step``, then one backward pass per target position from its log-probabilities."""
+    device = next(model.parameters()).device
+    batch = _batch([pair for pair in pairs for _ in range(samples)], device)
+    rows = [
+        (seed, n, len(src) + 1) for (src, _), seed in zip(pairs, seeds, strict=True) for n in range(samples)
+    ]
+    with _noisy_source(model, rows, samples, noise) as taken:
+        state = model.init_state(model.encode(batch.src, batch.src_mask))
+        chosen = []
+        for t in range(batch.tgt_in.shape[1]):
+            log_probs, _, state = model.step(batch.tgt_in[:, t], state)
+            chosen.append(log_probs.gather(1, batch.tgt_out[:, t, None]).sum())  # rows are independent
+        ((clean, noisy),) = taken
+        last = len(chosen) - 1
+        gradients = [torch.autograd.grad(c, noisy, retain_graph=t < last)[0] for t, c in enumerate(chosen)]
+    scores = (torch.stack(gradients, 1) * clean[:, None]).sum(-1).cpu()  # (R, T, S)
+    per_pair = scores.unflatten(0, (len(pairs), samples))
+    return [
+        score[:, : len(tgt) + 1, : len(src) + 1] for score, (src, tgt) in zip(per_pair, pairs, strict=True)
+    ]
+
+
+def _per_word_scores(
+    model: EncoderDecoder, pairs: list[Pair], seeds: list[int], samples: int, noise: float
+) -> list[Tensor]:
+    """``_batched_scores`` with one row per (pair, target position, draw): a teacher-forced forward pass
+    up to that position, and the gradient of that one log-probability."""
+    device = next(model.parameters()).device
+    rows = [
+        (k, t, n) for k, (_, tgt) in enumerate(pairs) for t in range(len(tgt) + 1) for n in range(samples)
+    ]
+    batch = _batch([pairs[k] for k, _, _ in rows], device)
+    positions = torch.tensor([t for _, t, _ in rows], device=device)
+    index = torch.arange(len(rows), device=device)
+    draws = [(seeds[k], n, len(pairs[k][0]) + 1) for k, _, n in rows]
+    with _noisy_source(model, draws, samples, noise) as taken:
+        logits, _ = model(batch.src, batch.src_mask, batch.tgt_in[:, : int(positions.max()) + 1])
+        log_probs = logits[index, positions].float().log_softmax(-1)  # (R, V)
+        ((clean, noisy),) = taken
+        (gradient,) = torch.autograd.grad(log_probs[index, batch.tgt_out[index, positions]].sum(), noisy)
+    scores = (gradient * clean).sum(-1).cpu()  # (R, S)
+    totals = [torch.zeros(samples, len(tgt) + 1, len(src) + 1) for src, tgt in pairs]
+    for (k, t, n), score in zip(rows, scores, strict=True):
+        totals[k][n, t] = score[: totals[k].shape[2]]
+    return totals
+
+
+def _batch(pairs: list[Pair], device: torch.device) -> Batch:
+    """The teacher-forcing batch of ``pairs`` on ``device``."""
+    return make_batch([src for src, _ in pairs], [tgt for _, tgt in pairs]).to(device)
+
+
+@contextmanager
+def _noisy_source(
+    model: EncoderDecoder, rows: list[tuple[int, int, int]], samples: int, noise: float
+) -> Iterator[list[tuple[Tensor, Tensor]]]:
+    """While open (with gradients on), ``model``'s source embeddings (R, S, E) are replaced by noisy
+    ones, fp32, that gradients can be taken for: row r gets draw n of the (samples, length, E) standard
+    normal draws of the generator seeded by ``seed``, (seed, n, length) = ``rows[r]``, times σ of its
+    real tokens (zero noise on padding). Yields the list that each pass's (clean, noisy) is added to."""
+    taken: list[tuple[Tensor, Tensor]] = []
+
+    def replace(module: torch.nn.Module, inputs: tuple, output: Tensor) -> Tensor:
+        clean = output.detach().float()
+        added, draws = torch.zeros_like(clean), {}
+        for r, (seed, n, length) in enumerate(rows):
+            if seed not in draws:
+                shape = (samples, length, clean.shape[-1])
+                draws[seed] = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(
+                    clean.device
+                )
+            real = clean[r, :length]
+            added[r, :length] = noise * (real.max() - real.min()) * draws[seed][n]
+        noisy = (clean + added).requires_grad_()
+        taken.append((clean, noisy))
+        return noisy.to(output.dtype)
+
+    hook = model.source_tap.register_forward_hook(replace)
+    try:
+        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):  # cuDNN RNNs: no eval backward
+            yield taken
+    finally:
+        hook.remove()
 
 
 def _rows_normalised(scores: Tensor) -> Tensor:
@@ -93,35 +212,6 @@ def _rows_normalised(scores: Tensor) -> Tensor:
     sums = scores.sum(1, keepdim=True)
     uniform = torch.full_like(scores, 1 / scores.shape[1])
     return torch.where(sums > 0, scores / sums.clamp_min(torch.finfo(scores.dtype).tiny), uniform)
-
-
-def _gradient_times_input(
-    model: EncoderDecoder, batch: Batch, positions: Tensor, noise: float, generator: torch.Generator | None
-) -> Tensor:
-    """For each row r: ∂ log p(y_{positions[r]}) / ∂(noisy source embeddings) · clean ones: (R, S)."""
-    rows = torch.arange(len(positions), device=positions.device)
-    taken: list[tuple[Tensor, Tensor]] = []
-
-    def replace(module: torch.nn.Module, inputs: tuple, output: Tensor) -> Tensor:
-        clean = output.detach().float()
-        sigma = noise * (clean.amax((1, 2)) - clean.amin((1, 2)))  # per row (sentence)
-        draw = torch.randn(clean.shape, generator=generator).to(clean.device)
-        noisy = (clean + sigma[:, None, None] * draw).requires_grad_()
-        taken.append((clean, noisy))
-        return noisy.to(output.dtype)
-
-    steps = int(positions.max()) + 1  # later target tokens cannot change these predictions
-    hook = model.source_tap.register_forward_hook(replace)
-    try:
-        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):  # cuDNN RNNs: no eval backward
-            logits, _ = model(batch.src, batch.src_mask, batch.tgt_in[:, :steps])
-            log_probs = logits[rows, positions].float().log_softmax(-1)  # (R, V)
-            chosen = log_probs[rows, batch.tgt_out[rows, positions]]
-            ((clean, noisy),) = taken
-            (gradient,) = torch.autograd.grad(chosen.sum(), noisy)
-    finally:
-        hook.remove()
-    return (gradient * clean).sum(-1)
 
 
 def forced_saliency(
