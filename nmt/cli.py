@@ -426,13 +426,15 @@ def _open_output(path: Path | None) -> Iterator[TextIO]:
 def run_align(args: argparse.Namespace) -> int:
     from nmt.alignment.agreement import spearman
     from nmt.alignment.dump import record, write_jsonl, write_npz
-    from nmt.alignment.plot import IndexEntry, heatmap, write_html_index
+    from nmt.alignment.plot import IndexEntry, heatmap, image_format, write_html_index
     from nmt.alignment.words import WordAlignment, word_alignment
     from nmt.translate import Translator
 
     config = decode_config(args)
     check_outputs({"--out": args.out})
     check_outputs({"--out-dir": args.out_dir}, folder=True)
+    if args.out:
+        image_format(args.out)
     translator = Translator.from_run(args.run_dir, args.checkpoint, args.device, args.precision)
     _select_attention(translator, args.layer, args.head)
     lines = args.sentences or read_lines(args.input)

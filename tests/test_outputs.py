@@ -173,6 +173,12 @@ def test_align_checks_its_outputs_first(run_dir: Path, blocker: Path, option: st
     assert snapshot(blocker.parent) == before
 
 
+def test_align_refuses_an_image_it_cannot_draw_before_translating(run_dir: Path, tmp_path: Path) -> None:
+    result = nmt("align", str(run_dir), "a man is walking .", "--out", str(tmp_path / "x.txt"), check=False)
+    assert_clean_error(result, f"{tmp_path / 'x.txt'}: cannot write a .txt image")
+    assert result.stdout == b"" and os.listdir(tmp_path) == []
+
+
 def test_average_refuses_its_out_before_reading_checkpoints(run_dir: Path, blocker: Path) -> None:
     before = snapshot(run_dir)
     result = nmt("average", str(run_dir), "--last", "2", "--out", str(blocker / "avg.pt"), check=False)

@@ -89,6 +89,13 @@ def heatmap_figure(
     return fig
 
 
+def image_format(path: Path) -> str:
+    """png or svg, by ``path``'s suffix; another suffix is refused by name."""
+    if path.suffix.lower() not in FORMATS:
+        raise NmtError(f"{path}: cannot write a {path.suffix or 'suffix-less'} image; use .png or .svg")
+    return FORMATS[path.suffix.lower()]
+
+
 def heatmap(
     matrix: Matrix,
     src_words: Sequence[str],
@@ -99,12 +106,9 @@ def heatmap(
 ) -> Path:
     """Draw ``heatmap_figure(...)`` to ``path`` (.png or .svg) and return the path."""
     path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise NmtError(f"{path}: cannot write a {path.suffix or 'suffix-less'} image; use .png or .svg")
+    image = image_format(path)
     with atomic_write(path, "wb") as file:
-        heatmap_figure(matrix, src_words, tgt_words, title, beside).savefig(
-            file, format=FORMATS[path.suffix.lower()], dpi=100
-        )
+        heatmap_figure(matrix, src_words, tgt_words, title, beside).savefig(file, format=image, dpi=100)
     return path
 
 
