@@ -16,12 +16,14 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from nmt.decoding.config import DecodeConfig
 from nmt.errors import NmtError
+from nmt.outputs import atomic_write, check_outputs, write_text
 
 if TYPE_CHECKING:
     from nmt.rundir import Run
@@ -303,6 +305,7 @@ def run_translate(args: argparse.Namespace) -> int:
 
     config = decode_config(args)
     run_dirs, sentences = split_runs(args.inputs)
+    check_outputs({"--output": args.output, "--align": args.align})
     attention_from = None if args.attention_from == "mean" else _index(args.attention_from)
     if args.engine == "ctranslate2":
         translator = _ctranslate2_translator(run_dirs)
@@ -373,6 +376,7 @@ def run_score(args: argparse.Namespace) -> int:
         raise NmtError(f"{args.src} has {len(sources)} lines but {args.tgt} has {len(targets)}")
     if args.batch_size < 1:
         raise NmtError(f"--batch-size {args.batch_size}: needs at least 1 sentence per batch")
+    check_outputs({"--output": args.output})
     translator = Translator.from_run(args.run_dir, args.checkpoint, args.device, args.precision)
     scored = translator.score(sources, targets, batch_size=args.batch_size, progress=True)
     with _open_output(args.output) as out:
@@ -408,33 +412,29 @@ def _prompt() -> Iterator[str]:
             return
 
 
-class _open_output:
-    """stdout, or a file (created with its folder) for --output."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-
-    def __enter__(self) -> TextIO:
-        if self.path is None:
-            return sys.stdout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = self.path.open("w", encoding="utf-8")
-        return self.file
-
-    def __exit__(self, *exc: object) -> None:
-        if self.path is not None:
-            self.file.close()
+@contextmanager
+def _open_output(path: Path | None) -> Iterator[TextIO]:
+    """stdout, or a file for --output (written atomically, its folder created)."""
+    if path is None:
+        yield sys.stdout
+        return
+    with atomic_write(path) as file:
+        yield file
 
 
 # -------------------------------------------------------------------- align
 def run_align(args: argparse.Namespace) -> int:
     from nmt.alignment.agreement import spearman
     from nmt.alignment.dump import record, write_jsonl, write_npz
-    from nmt.alignment.plot import IndexEntry, heatmap, write_html_index
+    from nmt.alignment.plot import IndexEntry, heatmap, image_format, write_html_index
     from nmt.alignment.words import WordAlignment, word_alignment
     from nmt.translate import Translator
 
     config = decode_config(args)
+    check_outputs({"--out": args.out})
+    check_outputs({"--out-dir": args.out_dir}, folder=True)
+    if args.out:
+        image_format(args.out)
     translator = Translator.from_run(args.run_dir, args.checkpoint, args.device, args.precision)
     _select_attention(translator, args.layer, args.head)
     lines = args.sentences or read_lines(args.input)
@@ -568,6 +568,7 @@ def run_aer(args: argparse.Namespace) -> int:
     gold = read_gold(args.gold, one_based=args.one_based)
     lengths = [len(s.split()) for s in sources], [len(t.split()) for t in targets]
     check_gold(args.gold, gold, *lengths, one_based=args.one_based)
+    check_outputs({"RUN_DIR": args.run_dir / "aer.json"})
     run = _aligning_run(args.run_dir, args)
     matrices = word_matrices(run, sources, targets, args.method, args.heads)
     forward = links_of(matrices, args.links, args.threshold)
@@ -612,7 +613,7 @@ def run_aer(args: argparse.Namespace) -> int:
         scores = ", ".join(f"{name} {value:.3f}" for name, value in report["aligner"].items())
         pairs = f"{len(corpus)} training pairs + these {len(sources)}"
         print(f"statistical aligner (eflomal, {pairs}): AER {scores}")
-    (args.run_dir / "aer.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_text(args.run_dir / "aer.json", json.dumps(report, indent=2) + "\n")
     return 0
 
 
@@ -655,6 +656,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if bool(args.src) != bool(args.ref):
         raise NmtError("--src and --ref go together")
     config = decode_config(args)
+    check_outputs({"RUN_DIR": args.run_dir / "hyps"}, folder=True)
     translator = Translator.from_run(args.run_dir, args.checkpoint, args.device, args.precision)
     if args.src:
         sources, refs, name = read_lines(args.src), read_lines(args.ref), args.src.name

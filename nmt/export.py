@@ -31,6 +31,7 @@ from nmt.data.vocab import EOS_PIECE, Vocab, vocab_paths
 from nmt.decoding import DecodeConfig, length_penalty
 from nmt.errors import NmtError
 from nmt.models.transformer import Transformer
+from nmt.outputs import atomic_folder, check_output
 from nmt.rundir import load_run
 from nmt.translate import Translation, check_prefixes, encode_prefix
 
@@ -50,6 +51,7 @@ def export_ctranslate2(run_dir: str | Path, out_dir: str | Path, quantization: s
     """Convert the run's best checkpoint into a CTranslate2 model directory; returns ``out_dir``."""
     if quantization is not None and quantization not in QUANTIZATIONS:
         raise NmtError(f"--quantization {quantization}: choose one of {', '.join(QUANTIZATIONS)}")
+    check_output(Path(out_dir), "--out", folder=True)
     run = load_run(run_dir, "best", "cpu")
     if not isinstance(run.model, Transformer):
         raise NmtError(
@@ -69,15 +71,14 @@ def export_ctranslate2(run_dir: str | Path, out_dir: str | Path, quantization: s
     spec.register_target_vocabulary([run.tgt_vocab.sp.id_to_piece(i) for i in range(len(run.tgt_vocab))])
     spec.validate()
     spec.optimize(quantization=quantization)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    spec.save(str(out))
     joint = bool(run.cfg.data.spm.joint)
-    for path in dict.fromkeys(vocab_paths(run_dir, joint)):
-        shutil.copyfile(path, out / path.name)
     marker = {"run": str(run_dir), "step": run.step, "model": run.cfg.model.name, "joint": joint}
-    (out / MARKER).write_text(json.dumps({**marker, "quantization": quantization}, indent=2) + "\n")
-    return out
+    with atomic_folder(Path(out_dir)) as out:
+        spec.save(str(out))
+        for path in dict.fromkeys(vocab_paths(run_dir, joint)):
+            shutil.copyfile(path, out / path.name)
+        (out / MARKER).write_text(json.dumps({**marker, "quantization": quantization}, indent=2) + "\n")
+    return Path(out_dir)
 
 
 def transformer_spec(model: Transformer, cfg: Any) -> Any:

@@ -11,8 +11,6 @@ hyps/                  hypotheses and scores written by `nmt evaluate`
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,27 +22,16 @@ from nmt.config import DataConfig
 from nmt.data.vocab import Vocab, vocab_paths
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
+from nmt.outputs import atomic_write
 
 CHECKPOINTS = ("best", "last")
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write atomically: a temporary file of a unique name, flushed to disk, then renamed over ``path``
-    (and the folder synced), so a kill at any moment leaves the previous checkpoint whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    """Write atomically (``nmt.outputs.atomic_write``), so a kill at any moment leaves the previous
+    checkpoint whole."""
+    with atomic_write(path, "wb") as file:
+        torch.save(payload, file)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

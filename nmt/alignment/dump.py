@@ -17,6 +17,7 @@ import numpy as np
 
 from nmt.alignment.words import word_alignment
 from nmt.errors import NmtError
+from nmt.outputs import atomic_write
 
 if TYPE_CHECKING:
     from nmt.translate import Translation
@@ -78,7 +79,7 @@ def write_jsonl(records: Iterable[AlignmentRecord], path: str | Path) -> None:
     """One JSON object per line (UTF-8, non-ASCII kept as is, except every character that
     ``str.splitlines()`` breaks on, escaped, so that readers splitting on any line break still see
     one record a line)."""
-    with Path(path).open("w", encoding="utf-8") as out:
+    with atomic_write(Path(path)) as out:
         for rec in records:
             out.write(json.dumps(to_json_record(rec), ensure_ascii=False).translate(_ESCAPES) + "\n")
 
@@ -112,7 +113,7 @@ def write_npz(records: Iterable[AlignmentRecord], path: str | Path) -> None:
                 arrays[f"{i}/{field.name}"] = np.array(value, dtype=np.float64)
             else:
                 arrays[f"{i}/{field.name}"] = np.array(value, dtype=np.str_)
-    with Path(path).open("wb") as out:
+    with atomic_write(Path(path), "wb") as out:
         np.savez(out, **arrays)
 
 

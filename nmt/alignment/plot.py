@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from nmt.alignment.words import Matrix, as_array
 from nmt.errors import NmtError
+from nmt.outputs import atomic_write, write_text
 
 FORMATS = {".png": "png", ".svg": "svg"}
 MAX_ANNOTATED = 15  # weights are written in the cells when both sides have at most this many tokens
@@ -88,6 +89,13 @@ def heatmap_figure(
     return fig
 
 
+def image_format(path: Path) -> str:
+    """png or svg, by ``path``'s suffix; another suffix is refused by name."""
+    if path.suffix.lower() not in FORMATS:
+        raise NmtError(f"{path}: cannot write a {path.suffix or 'suffix-less'} image; use .png or .svg")
+    return FORMATS[path.suffix.lower()]
+
+
 def heatmap(
     matrix: Matrix,
     src_words: Sequence[str],
@@ -98,12 +106,9 @@ def heatmap(
 ) -> Path:
     """Draw ``heatmap_figure(...)`` to ``path`` (.png or .svg) and return the path."""
     path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise NmtError(f"{path}: cannot write a {path.suffix or 'suffix-less'} image; use .png or .svg")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    heatmap_figure(matrix, src_words, tgt_words, title, beside).savefig(
-        path, format=FORMATS[path.suffix.lower()], dpi=100
-    )
+    image = image_format(path)
+    with atomic_write(path, "wb") as file:
+        heatmap_figure(matrix, src_words, tgt_words, title, beside).savefig(file, format=image, dpi=100)
     return path
 
 
@@ -115,7 +120,6 @@ def write_html_index(items: Iterable[IndexEntry], out_dir: str | Path, title: st
     the page and its images can be moved or served as it is.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     sections = [
         _SECTION.format(
             number=number,
@@ -126,5 +130,5 @@ def write_html_index(items: Iterable[IndexEntry], out_dir: str | Path, title: st
         for number, (source, translation, image) in enumerate(items, 1)
     ]
     path = out_dir / "index.html"
-    path.write_text(_PAGE.format(title=html.escape(title), sections="\n".join(sections)), encoding="utf-8")
+    write_text(path, _PAGE.format(title=html.escape(title), sections="\n".join(sections)))
     return path

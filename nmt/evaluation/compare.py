@@ -37,6 +37,7 @@ from nmt.evaluation.attention_stats import STATISTICS, AttentionStatistics, atte
 from nmt.evaluation.hypotheses import load_or_translate
 from nmt.evaluation.length import bleu_by_length, length_buckets, length_table, plot_bleu_by_length
 from nmt.evaluation.seeds import Group, group_runs, mean_sd, seed_bootstrap
+from nmt.outputs import atomic_write, check_output, write_text
 from nmt.rundir import load_config, load_run
 from nmt.runtime import resolve_device
 from nmt.translate import Translator
@@ -99,6 +100,8 @@ def compare(
     if bootstrap < 1:
         raise NmtError(f"--bootstrap {bootstrap}: needs at least one resample")
     run_dirs = [Path(d) for d in run_dirs]
+    out_dir = Path(out_dir) if out_dir else common_parent(run_dirs)
+    check_output(out_dir, "--out", folder=True)
     configs = [load_config(d) for d in run_dirs]
     names = run_names(run_dirs, [cfg.model.name for cfg in configs])
     first = baseline_index(run_dirs, names, baseline)
@@ -113,8 +116,6 @@ def compare(
         for k, (name, run) in enumerate(runs.items())
     ]
 
-    out_dir = Path(out_dir) if out_dir else common_parent(run_dirs)
-    out_dir.mkdir(parents=True, exist_ok=True)
     groups = group_runs(
         names, [cfg.model.name for cfg in configs], [OmegaConf.to_yaml(c.model) for c in configs]
     )
@@ -134,7 +135,7 @@ def compare(
         seeds = _seeds_report(group_rows, _best_two_test(group_rows, groups, systems, refs, bootstrap))
     title = f"{runs[names[first]].cfg.data.name} {split} ({len(refs)} sentences), {describe(config)}"
     report = _report(title, rows, by_length, signatures, names[first], bootstrap, config, seeds)
-    (out_dir / "comparison.md").write_text(report, encoding="utf-8")
+    write_text(out_dir / "comparison.md", report)
     return out_dir / "comparison.md"
 
 
@@ -259,7 +260,7 @@ def common_parent(run_dirs: Sequence[Path]) -> Path:
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
     """Rows of equal keys as CSV with a header; None is written as an empty field."""
-    with path.open("w", encoding="utf-8", newline="") as f:
+    with atomic_write(path) as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)

@@ -14,6 +14,7 @@ from typing import Any
 
 from nmt.decoding import DecodeConfig
 from nmt.evaluation.metrics import corpus_scores
+from nmt.outputs import write_text
 from nmt.translate import Translator
 
 
@@ -56,9 +57,8 @@ def translate_and_score(
         **corpus_scores(hyps, refs),
     }
     txt, scores = hyps_paths(translator.run.dir, name, config)
-    txt.parent.mkdir(exist_ok=True)
-    txt.write_text("".join(f"{h}\n" for h in hyps), encoding="utf-8")
-    scores.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_text(txt, "".join(f"{h}\n" for h in hyps))
+    write_text(scores, json.dumps(report, indent=2) + "\n")
     return hyps, report
 
 

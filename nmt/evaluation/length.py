@@ -14,6 +14,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from sacrebleu.metrics import BLEU
 
+from nmt.outputs import atomic_write
+
 EDGES = (8, 11, 14, 17)  # inclusive upper bounds, in words, of every bucket but the last
 
 
@@ -68,7 +70,8 @@ def plot_bleu_by_length(buckets: Sequence[Bucket], scores: Mapping[str, Sequence
     ax.set_ylim(bottom=0.0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    fig.savefig(path, format="png", dpi=120)
+    with atomic_write(path, "wb") as file:
+        fig.savefig(file, format="png", dpi=120)
     return path
 
 

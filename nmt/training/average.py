@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nmt.errors import NmtError
+from nmt.outputs import check_output
 from nmt.rundir import load_checkpoint, save_checkpoint
 from nmt.training.checkpoint import snapshots
 
@@ -57,8 +58,8 @@ def average_run(
     """Average a run's checkpoints into ``out`` (default ``RUN_DIR/average_{last,best}K.pt``)."""
     if not run_dir.is_dir():
         raise NmtError(f"{run_dir}: no such run directory")
-    paths = choose_checkpoints(run_dir, last, best)
     out = out or run_dir / (f"average_last{last}.pt" if last is not None else f"average_best{best}.pt")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out, "--out")
+    paths = choose_checkpoints(run_dir, last, best)
     save_checkpoint(out, average_checkpoints(paths))
     return out, paths

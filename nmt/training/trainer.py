@@ -36,6 +36,7 @@ from nmt.data.vocab import EOS_PIECE, PAD, Vocab, install_vocabs, vocab_paths
 from nmt.decoding import DecodeConfig, Hypothesis, generate
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
+from nmt.outputs import check_output, write_text
 from nmt.rundir import check_same_run, save_checkpoint
 from nmt.runtime import (
     Distributed,
@@ -74,6 +75,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     check_training_config(cfg)
     run_dir = Path(cfg.run_dir)
+    check_output(run_dir, "run_dir", folder=True)
     export_submitit_distributed_env()
     device = resolve_device(cfg.trainer.device)
     ranks = init_distributed(device)
@@ -92,7 +94,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         valid_pairs = load_pairs(cfg, "valid")
         if ranks.is_main:
             stack.enter_context(run_dir_lock(run_dir))
-            OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+            write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
             stack.enter_context(_log_to_file(run_dir / "train.log"))
             install_vocabs(data.vocab_models, run_dir, cfg.data.spm.joint)
         log.info("run directory %s, device %s, %d process(es)", run_dir, device, ranks.world)
