@@ -32,7 +32,9 @@ class Range:
         low = "-inf" if self.low is None else _show(self.low)
         high = "inf" if self.high is None else _show(self.high)
         kind = "a whole number" if self.integer else "a finite number"
-        bounds = f"{'(' if self.open_low else '['}{low}, {high}{')' if self.open_high else ']'}"
+        opening = "(" if self.open_low or self.low is None else "["
+        closing = ")" if self.open_high or self.high is None else "]"
+        bounds = f"{opening}{low}, {high}{closing}"
         return f"{kind} in {bounds}" + (f" ({self.note})" if self.note else "")
 
     def contains(self, value: object) -> bool:
@@ -45,21 +47,31 @@ class Range:
         below = self.high is None or (value < self.high if self.open_high else value <= self.high)
         return above and below
 
+    def problem(self, said: str, value: object) -> str | None:
+        """What is wrong with ``value`` (shown as ``said``: "--alpha nan", "trainer.lr=inf"), or None."""
+        return None if self.contains(value) else f"{said}: must be {self}"
+
     def check(self, name: str, value: object) -> Number:
-        """``value``, or an ``NmtError`` naming ``name`` and the range."""
-        if not self.contains(value):
-            raise NmtError(f"{name} {value}: must be {self}")
+        """``value``, or an ``NmtError`` naming option or field ``name``, the value and the range."""
+        problem = self.problem(f"{name} {value}", value)
+        if problem:
+            raise NmtError(problem)
         return value  # type: ignore[return-value]
 
 
 def _show(bound: Number) -> str:
-    """2**32 - 1 as such, other bounds as written."""
-    return "2**32 - 1" if bound == MAX_SEED else f"{bound:g}" if isinstance(bound, float) else str(bound)
+    """2**32 - 1 and 2**31 - 1 as such, other bounds as written."""
+    powers = {2**32 - 1: "2**32 - 1", 2**31 - 1: "2**31 - 1", 2**63 - 1: "2**63 - 1", -(2**63): "-2**63"}
+    return powers.get(bound) or (f"{bound:g}" if isinstance(bound, float) else str(bound))
 
 
 MAX_SEED = 2**32 - 1  # NumPy's legacy seeding takes no more
 SEED = Range(0, MAX_SEED, integer=True)
 COUNT = Range(1, 2**31 - 1, integer=True)
 """At least one of something (a step, a batch, a sentence), within a 32-bit index."""
+SOME = Range(0, 2**31 - 1, integer=True)
+"""A count that may be 0 (what 0 means is said where it is used)."""
 PROBABILITY = Range(0, 1, open_high=True)
 """A dropout or smoothing probability: in [0, 1)."""
+POSITIVE = Range(0, None, open_low=True)
+NON_NEGATIVE = Range(0, None)
