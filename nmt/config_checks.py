@@ -13,10 +13,10 @@ from omegaconf import DictConfig, ListConfig
 
 from nmt.data.pretokenize import TOKENIZERS
 from nmt.errors import NmtError
-from nmt.numbers import COUNT, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, SOME, Range
 from nmt.models.attention import SPANS
 from nmt.models.normalizers import NORMALIZERS
 from nmt.models.rnn import CELLS, DECODERS
+from nmt.numbers import COUNT, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, SOME, Range
 
 
 def check_training_config(cfg: DictConfig) -> None:
@@ -176,7 +176,8 @@ def _finite_problems(node: DictConfig | ListConfig, prefix: str) -> Iterator[str
     (``check_training_config`` names a key with a range of its own once, by that range)."""
     keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
     for key in keys:
-        where, value = f"{prefix}{key}" if isinstance(node, DictConfig) else f"{prefix[:-1]}[{key}]", node[key]
+        where = f"{prefix}{key}" if isinstance(node, DictConfig) else f"{prefix[:-1]}[{key}]"
+        value = node[key]
         if isinstance(value, DictConfig | ListConfig):
             yield from _finite_problems(value, f"{where}.")
         elif isinstance(value, float) and not ANY_FLOAT.contains(value):

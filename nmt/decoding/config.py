@@ -89,6 +89,8 @@ def option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-RANGES: dict[str, Range] = {f.name: f.metadata["range"] for f in fields(DecodeConfig) if "range" in f.metadata}
+RANGES: dict[str, Range] = {
+    f.name: f.metadata["range"] for f in fields(DecodeConfig) if "range" in f.metadata
+}
 """Every number of decoding and its allowed values: the one declaration the command line, the server
 and ``DecodeConfig`` check."""
