@@ -109,7 +109,8 @@ class Translator:
         **options: Any,
     ) -> list[list[Translation]]:
         """The n-best translations (or samples) of every sentence, best first; empty input lines give
-        ``nbest`` empty translations (every sentence has exactly ``nbest``). ``options``: ``DecodeConfig`` fields overriding ``config``.
+        ``nbest`` empty translations (every sentence has exactly ``nbest``). ``options``: ``DecodeConfig``
+        fields overriding ``config``.
         ``prefixes``: per sentence, target text every translation must start with."""
         config = replace(config or DecodeConfig(), **options)
         sources = [normalize(s) for s in sentences]
