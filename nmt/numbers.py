@@ -38,11 +38,17 @@ class Range:
         return f"{kind} in {bounds}" + (f" ({self.note})" if self.note else "")
 
     def contains(self, value: object) -> bool:
-        """Whether ``value`` is a number of this range (bools are not numbers)."""
+        """Whether ``value`` is a number of this range (bools are not numbers; a float range takes the
+        integers that convert to a finite float)."""
         if isinstance(value, bool) or not isinstance(value, int if self.integer else (int, float)):
             return False
-        if isinstance(value, float) and not math.isfinite(value):
-            return False
+        if not self.integer:
+            try:
+                value = float(value)  # an integer too big for a float is out of any float's range
+            except OverflowError:
+                return False
+            if not math.isfinite(value):
+                return False
         above = self.low is None or (value > self.low if self.open_low else value >= self.low)
         below = self.high is None or (value < self.high if self.open_high else value <= self.high)
         return above and below
