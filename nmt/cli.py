@@ -371,8 +371,7 @@ def run_score(args: argparse.Namespace) -> int:
     sources, targets = read_lines(args.src), read_lines(args.tgt)
     if len(sources) != len(targets):
         raise NmtError(f"{args.src} has {len(sources)} lines but {args.tgt} has {len(targets)}")
-    if args.batch_size < 1:
-        raise NmtError(f"--batch-size {args.batch_size}: needs at least 1 sentence per batch")
+    DecodeConfig.check("batch_size", args.batch_size)
     translator = Translator.from_run(args.run_dir, args.checkpoint, args.device, args.precision)
     scored = translator.score(sources, targets, batch_size=args.batch_size, progress=True)
     with _open_output(args.output) as out:
