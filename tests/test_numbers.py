@@ -19,9 +19,11 @@ from nmt.numbers import Range
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny RNN trained for 10 steps on 300 real pairs (shared with test_fuzz.py)."""
-    run = tmp_path_factory.mktemp("numbers") / "run"
-    nmt("train", *TINY_RUN, f"run_dir={run}", "trainer.max_steps=10", "trainer.valid_every=10")
+    """A tiny RNN trained for 10 steps on 300 real pairs, once per session (test_fuzz.py imports this
+    fixture: both copies find the one run at its fixed place)."""
+    run = tmp_path_factory.getbasetemp() / "numbers-tiny-run"
+    if not (run / "best.pt").is_file():
+        nmt("train", *TINY_RUN, f"run_dir={run}", "trainer.max_steps=10", "trainer.valid_every=10")
     return run
 
 
