@@ -119,7 +119,7 @@ def test_random_input_bytes_give_exactly_n_lines_per_line_or_name_the_line(
         assert status == 1 and out == "" and err.startswith(f"nmt translate: error: {source}:"), err
 
 
-@FUZZ
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sentences=st.lists(st.text(max_size=30), min_size=1, max_size=4), n=st.integers(1, 3))
 def test_random_unicode_sentences_give_exactly_n_translations_each(
     translator: Translator, sentences: list[str], n: int
