@@ -374,8 +374,7 @@ def run_score(args: argparse.Namespace) -> int:
     sources, targets = read_lines(args.src), read_lines(args.tgt)
     if len(sources) != len(targets):
         raise NmtError(f"{args.src} has {len(sources)} lines but {args.tgt} has {len(targets)}")
-    if args.batch_size < 1:
-        raise NmtError(f"--batch-size {args.batch_size}: needs at least 1 sentence per batch")
+    DecodeConfig.check("batch_size", args.batch_size)
     check_outputs({"--output": args.output})
     translator = Translator.from_run(args.run_dir, args.checkpoint, args.device, args.precision)
     scored = translator.score(sources, targets, batch_size=args.batch_size, progress=True)
@@ -440,6 +439,7 @@ def run_align(args: argparse.Namespace) -> int:
     lines = args.sentences or read_lines(args.input)
     if not lines:
         raise NmtError("nothing to align: give sentences or --input FILE")
+    _refuse_blank(lines, "sentence " if args.sentences else f"{args.input or '<stdin>'}:")
     targets = _given_targets(args, lines)
     if targets is None:
         best = [n[0] for n in translator.translate(lines, config, progress=True)]
@@ -482,6 +482,15 @@ def run_align(args: argparse.Namespace) -> int:
         entries = [IndexEntry(h.source, h.text, image) for h, image in zip(best, images, strict=True)]
         print(f"index: {write_html_index(entries, args.out_dir)}")
     return 0
+
+
+def _refuse_blank(lines: list[str], where: str) -> None:
+    """An ``NmtError`` naming the first line with no words (``where`` + its number): nothing to align."""
+    from nmt.data.clean import normalize
+
+    blank = next((number for number, line in enumerate(lines, 1) if not normalize(line)), None)
+    if blank is not None:
+        raise NmtError(f"{where}{blank} is empty: there is nothing to align")
 
 
 def _given_targets(args: argparse.Namespace, lines: list[str]) -> list[str] | None:

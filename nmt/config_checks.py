@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from nmt.data.pretokenize import TOKENIZERS
 from nmt.errors import NmtError
 from nmt.models.attention import SPANS
 from nmt.models.normalizers import NORMALIZERS
 from nmt.models.rnn import CELLS, DECODERS
+from nmt.numbers import COUNT, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, SOME, Range
 
 
 def check_training_config(cfg: DictConfig) -> None:
@@ -28,42 +29,62 @@ def check_training_config(cfg: DictConfig) -> None:
         *_data_problems(cfg.data),
         *_supervision_problems(cfg),
     ]
+    named = {problem.split("=")[0] for problem in problems}
+    problems += [p for p in _finite_problems(cfg, "") if p.split("=")[0] not in named]
     if problems:
         raise NmtError("; ".join(problems))
 
 
+TRAINER = {
+    **dict.fromkeys(("batch_tokens", "max_steps", "update_freq", "log_every", "valid_every"), COUNT),
+    "pad_to_multiple": COUNT,
+    "max_bad_steps": COUNT,
+    **dict.fromkeys(("warmup_steps", "save_every", "keep_last", "keep_best", "attention_images"), SOME),
+    "valid_bleu_sentences": Range(0, 2**31 - 1, integer=True, note="0: the whole validation set"),
+    "lr": POSITIVE,
+    "label_smoothing": PROBABILITY,
+    "weight_decay": NON_NEGATIVE,
+    "clip_norm": Range(0, None, note="0: no clipping"),
+    "alignment_weight": Range(0, None, note="0: no supervised attention"),
+}
+"""The range of every numeric trainer key; the optional ones (null: no limit) follow."""
+TRAINER_OPTIONAL = {
+    "max_minutes": POSITIVE,
+    "save_every_minutes": POSITIVE,
+    "patience": COUNT,
+    "threads": COUNT,
+}
+
+
+def _range_problems(section: DictConfig, prefix: str, ranges: dict[str, Range]) -> Iterator[str]:
+    """``prefix.key=value: must be ...`` for every key of ``ranges`` in ``section`` out of its range."""
+    for key, allowed in ranges.items():
+        if key in section:
+            problem = allowed.problem(f"{prefix}{key}={section[key]}", section[key])
+            if problem:
+                yield problem
+
+
 def _trainer_problems(tc: DictConfig) -> Iterator[str]:
-    at_least = {
-        "batch_tokens": 1,
-        "pad_to_multiple": 1,
-        "max_steps": 1,
-        "update_freq": 1,
-        "log_every": 1,
-        "valid_every": 1,
-        "max_bad_steps": 1,
-        "warmup_steps": 0,
-        "save_every": 0,
-        "keep_last": 0,
-        "keep_best": 0,
-    }
-    for key, low in at_least.items():
-        if tc[key] < low:
-            yield f"trainer.{key}={tc[key]}: must be at least {low}"
-    if not tc.lr > 0:
-        yield f"trainer.lr={tc.lr}: the learning rate must be positive"
-    if not 0 <= tc.label_smoothing < 1:
-        yield f"trainer.label_smoothing={tc.label_smoothing}: must be in [0, 1)"
-    for key in ("max_minutes", "save_every_minutes"):
-        if tc[key] is not None and not tc[key] > 0:
-            yield f"trainer.{key}={tc[key]}: must be positive (or null: no limit)"
-    if tc.patience is not None and tc.patience < 1:
-        yield f"trainer.patience={tc.patience}: must be at least 1 (or null: no early stopping)"
+    yield from _range_problems(tc, "trainer.", TRAINER)
+    given = {key: allowed for key, allowed in TRAINER_OPTIONAL.items() if tc.get(key) is not None}
+    yield from _range_problems(tc, "trainer.", given)
+
+
+MODEL = {
+    **dict.fromkeys(("dropout", "attn_dropout"), PROBABILITY),
+    **dict.fromkeys(("emb_dim", "hidden_dim", "attn_dim", "enc_layers", "dec_layers"), COUNT),
+    **dict.fromkeys(("d_model", "heads", "ffn_dim", "max_len"), COUNT),
+    "entmax_alpha": Range(1, None, open_low=True, note="1 is softmax"),
+    "gumbel_tau": POSITIVE,
+    "max_relative_position": Range(0, 2**31 - 1, integer=True, note="0: none"),
+    "coverage_loss": Range(0, None, note="0: none"),
+}
+"""The range of every numeric model key (of either architecture)."""
 
 
 def _model_problems(model: DictConfig) -> Iterator[str]:
-    for key in ("dropout", "attn_dropout"):
-        if key in model and not 0 <= model[key] < 1:
-            yield f"model.{key}={model[key]}: a dropout probability must be in [0, 1)"
+    yield from _range_problems(model, "model.", MODEL)
     if model.arch == "rnn" and model.cell not in CELLS:
         yield f"model.cell={model.cell}: choose one of {', '.join(CELLS)}"
     if model.arch == "rnn" and model.decoder not in DECODERS:
@@ -73,7 +94,7 @@ def _model_problems(model: DictConfig) -> Iterator[str]:
             f"model.hidden_dim={model.hidden_dim}: must be even "
             "(the bidirectional encoder gives each direction half of it)"
         )
-    if model.arch == "transformer" and model.d_model % model.heads:
+    if model.arch == "transformer" and model.heads > 0 and model.d_model % model.heads:
         yield f"model.d_model={model.d_model}: must be a multiple of model.heads={model.heads}"
     yield from _attention_problems(model)
 
@@ -82,12 +103,6 @@ def _attention_problems(model: DictConfig) -> Iterator[str]:
     """The attention family's switches (``nmt.models.attention``, ``nmt.models.normalizers``)."""
     if model.normalizer not in NORMALIZERS:
         yield f"model.normalizer={model.normalizer}: choose one of {', '.join(NORMALIZERS)}"
-    if not model.entmax_alpha > 1:
-        yield f"model.entmax_alpha={model.entmax_alpha}: alpha-entmax needs alpha > 1 (1 is softmax)"
-    if not model.gumbel_tau > 0:
-        yield f"model.gumbel_tau={model.gumbel_tau}: the Gumbel-softmax temperature must be positive"
-    if model.arch == "transformer" and model.max_relative_position < 0:
-        yield f"model.max_relative_position={model.max_relative_position}: must be at least 0 (0: none)"
     if model.arch != "rnn":
         return
     if model.span not in SPANS:
@@ -99,7 +114,7 @@ def _attention_problems(model: DictConfig) -> Iterator[str]:
             f"model.coverage=true: coverage enters the additive score of global attention, not "
             f"model.attention={model.attention} with model.span={model.span}"
         )
-    if model.coverage_loss < 0 or (model.coverage_loss and not model.coverage):
+    if model.coverage_loss and not model.coverage:
         yield f"model.coverage_loss={model.coverage_loss}: a weight >= 0, and only with model.coverage=true"
     if model.word_keys and model.attention not in ("additive", "concat", "general"):
         yield (
@@ -108,24 +123,24 @@ def _attention_problems(model: DictConfig) -> Iterator[str]:
         )
 
 
-MAX_SEED = 2**32 - 1  # NumPy's legacy seeding takes no more
-
-
 def _seed_problems(cfg: DictConfig) -> Iterator[str]:
-    """The run's seed and the vocabulary sample's, each in [0, MAX_SEED]."""
+    """The run's seed and the vocabulary sample's, each in [0, 2**32 - 1]."""
     for key, seed in (("seed", cfg.seed), ("data.spm.seed", cfg.data.spm.seed)):
-        if not 0 <= seed <= MAX_SEED:
-            yield f"{key}={seed}: must be in [0, 2**32 - 1]"
+        problem = SEED.problem(f"{key}={seed}", seed)
+        if problem:
+            yield problem
+
+
+SUBWORDS = {
+    **dict.fromkeys(("vocab_size", "input_sentence_size"), COUNT),
+    "character_coverage": Range(0, 1, open_low=True),
+}
 
 
 def _subword_problems(spm: DictConfig) -> Iterator[str]:
     """Sentencepiece settings out of range (a positive vocabulary too small for the corpus' characters is
     named later, with the minimum it needs, once the corpus is read)."""
-    for key in ("vocab_size", "input_sentence_size"):
-        if spm[key] < 1:
-            yield f"data.spm.{key}={spm[key]}: must be at least 1"
-    if not 0 < spm.character_coverage <= 1:
-        yield f"data.spm.character_coverage={spm.character_coverage}: must be in (0, 1]"
+    yield from _range_problems(spm, "data.spm.", SUBWORDS)
 
 
 FORMATS = ("text", "tsv", "hub")
@@ -150,7 +165,23 @@ def _data_problems(data: DictConfig) -> Iterator[str]:
 def _supervision_problems(cfg: DictConfig) -> Iterator[str]:
     """Supervised attention needs a non-negative weight and a model whose attention can be pulled."""
     weight = cfg.trainer.alignment_weight
-    if weight < 0:
-        yield f"trainer.alignment_weight={weight}: must be at least 0 (0: no supervised attention)"
-    elif weight > 0 and cfg.model.get("attention") == "none":
+    if weight > 0 and cfg.model.get("attention") == "none":
         yield f"trainer.alignment_weight={weight}: model.attention=none has no attention to supervise"
+
+
+ANY_FLOAT, ANY_INT = Range(), Range(-(2**63), 2**63 - 1, integer=True)
+
+
+def _finite_problems(node: DictConfig | ListConfig, prefix: str) -> Iterator[str]:
+    """Every other number of the config, anywhere in it: floats finite, integers within 64 bits
+    (``check_training_config`` names a key with a range of its own once, by that range)."""
+    keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+    for key in keys:
+        where = f"{prefix}{key}" if isinstance(node, DictConfig) else f"{prefix[:-1]}[{key}]"
+        value = node[key]
+        if isinstance(value, DictConfig | ListConfig):
+            yield from _finite_problems(value, f"{where}.")
+        elif isinstance(value, float) and not ANY_FLOAT.contains(value):
+            yield ANY_FLOAT.problem(f"{where}={value}", value)
+        elif isinstance(value, int) and not isinstance(value, bool) and not ANY_INT.contains(value):
+            yield ANY_INT.problem(f"{where}={value}", value)

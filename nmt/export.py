@@ -205,7 +205,7 @@ class CTranslate2Translator:
         if prefixes is not None:
             check_prefixes(prefixes, sentences)
             forced = [self.tgt_vocab.pieces(encode_prefix(self.tgt_vocab, p)) for p in prefixes]
-        results = [[Translation.empty(s)] for s in sentences]
+        results = [[Translation.empty(s)] * config.nbest for s in sentences]
         chunk = 16 * config.batch_size
         hidden = not progress or len(todo) <= chunk
         with tqdm(total=len(todo), unit="sent", file=sys.stderr, disable=hidden) as bar:

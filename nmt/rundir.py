@@ -11,14 +11,15 @@ hyps/                  hypotheses and scores written by `nmt evaluate`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from nmt.config import DataConfig
+from nmt.config import DataConfig, RNNConfig, TransformerConfig
 from nmt.data.vocab import Vocab, vocab_paths
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
@@ -58,9 +59,30 @@ def load_config(run_dir: str | Path) -> DictConfig:
         raise NmtError(f"{path}: malformed ({' '.join(str(e).split())})") from None
     if not isinstance(cfg, DictConfig) or "model" not in cfg or "data" not in cfg:
         raise NmtError(f"{path}: malformed (no model and data sections)")
+    check_model_keys(path, cfg.model)
     # a run saved before a data option existed reads as that option's default (data.tokenize: none)
     cfg.data = OmegaConf.merge(OmegaConf.to_container(OmegaConf.structured(DataConfig)), cfg.data)
     return cfg
+
+
+MODEL_SCHEMAS = {"rnn": RNNConfig, "transformer": TransformerConfig}
+
+
+def check_model_keys(path: Path, model: Any) -> None:
+    """Refuse a saved ``model`` section with an architecture, key or value its schema does not have,
+    naming the file and the key (a run saved before a model option existed reads as its default)."""
+    schema = MODEL_SCHEMAS.get(model.get("arch")) if isinstance(model, DictConfig) else None
+    if schema is None:
+        arch = model.get("arch") if isinstance(model, DictConfig) else model
+        raise NmtError(f"{path}: model.arch={arch}: choose one of {', '.join(MODEL_SCHEMAS)}")
+    unknown = sorted(set(model) - {f.name for f in fields(schema)})
+    if unknown:
+        keys = ", ".join(f"model.{key}" for key in unknown)
+        raise NmtError(f"{path}: unknown key {keys} (not an option of model.arch={model.arch})")
+    try:
+        OmegaConf.merge(OmegaConf.structured(schema), model)
+    except OmegaConfBaseException as e:
+        raise NmtError(f"{path}: model.{e.full_key}: {' '.join(str(e).splitlines()[0].split())}") from None
 
 
 RUN_DEFINING_KEYS = ("model", "data.src_lang", "data.tgt_lang", "data.spm")

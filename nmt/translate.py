@@ -46,7 +46,7 @@ class Translation:
 
     @classmethod
     def empty(cls, source: str) -> Translation:
-        """The translation of an empty line: an empty line (every input line gives one output line)."""
+        """The translation of an empty line: an empty line (every input line gives its output lines)."""
         return cls(source, "", 0.0, 0.0, [], [], torch.zeros(0, 0))
 
 
@@ -109,7 +109,8 @@ class Translator:
         **options: Any,
     ) -> list[list[Translation]]:
         """The n-best translations (or samples) of every sentence, best first; empty input lines give
-        one empty translation. ``options``: ``DecodeConfig`` fields overriding ``config``.
+        ``nbest`` empty translations (every sentence has exactly ``nbest``). ``options``: ``DecodeConfig``
+        fields overriding ``config``.
         ``prefixes``: per sentence, target text every translation must start with."""
         config = replace(config or DecodeConfig(), **options)
         sources = [normalize(s) for s in sentences]
@@ -121,7 +122,7 @@ class Translator:
             forced = [encode_prefix(self.run.tgt_vocab, prefixes[i], self.max_tokens) for i in todo]
         with autocast(self.device, self.dtype):
             found = generate(self.model, [ids[i] for i in todo], config, prefixes=forced, progress=progress)
-        results = [[Translation.empty(s)] for s in sentences]
+        results = [[Translation.empty(s)] * config.nbest for s in sentences]
         for i, hyps in zip(todo, found, strict=True):
             results[i] = [self._translation(sentences[i], ids[i], h) for h in hyps]
         return results

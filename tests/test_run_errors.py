@@ -35,7 +35,7 @@ def contents(folder: Path) -> dict[str, bytes]:
         ("model.cell=rnn", "model.cell=rnn: choose one of gru, lstm"),
         ("trainer.update_freq=0", "trainer.update_freq=0"),
         ("data.spm.vocab_size=-1", "data.spm.vocab_size=-1"),
-        ("seed=-1", "seed=-1: must be in [0, 2**32 - 1]"),
+        ("seed=-1", "seed=-1: must be a whole number in [0, 2**32 - 1]"),
         ("data.spm.seed=4294967296", "data.spm.seed=4294967296"),
     ],
 )

@@ -187,7 +187,7 @@ def test_bad_requests_get_422_with_a_message(client: httpx.Client) -> None:
     cases = [
         ({"model": "rnn", "sentences": ["x"], "nbest": 6, "beam": 5}, "nbest 6 is larger than beam 5"),
         ({"model": "rnn", "sentences": ["x"], "beam": 9}, "max_beam = 8"),
-        ({"model": "rnn", "sentences": ["x"], "beam": 0}, "body.beam"),
+        ({"model": "rnn", "sentences": ["x"], "beam": 0}, "beam 0: must be a whole number in [1, 1024]"),
         ({"model": "rnn", "sentences": []}, "body.sentences"),
         ({"model": "rnn", "sentences": "x"}, "body.sentences"),
         ({"model": "rnn"}, "body.sentences: Field required"),

@@ -16,53 +16,55 @@ Three strategies read it (``nmt.decoding.strategies``):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nmt.errors import NmtError
+from nmt.numbers import COUNT, SEED, Range
+
+
+def _ranged(default: int | float, allowed: Range) -> Any:
+    """A field whose values must lie in ``allowed`` (checked by ``DecodeConfig.check``)."""
+    return field(default=default, metadata={"range": allowed})
 
 
 @dataclass(frozen=True)
 class DecodeConfig:
     """How to turn a source sentence into target hypotheses (see the module docstring)."""
 
-    beam: int = 5
+    beam: int = _ranged(5, Range(1, 1024, integer=True, note="1: greedy"))
     """Beam width; 1 is greedy search. Ignored when sampling."""
-    nbest: int = 1
+    nbest: int = _ranged(1, Range(1, 1024, integer=True))
     """Hypotheses returned per sentence: the n best of the beam, or n samples."""
-    alpha: float = 0.6
+    alpha: float = _ranged(0.6, Range(0, 5, note="0: no length penalty"))
     """GNMT length penalty exponent: scores are log P / ((5 + |Y|) / 6) ** alpha (0: raw log P)."""
-    max_len_a: float = 1.5
+    max_len_a: float = _ranged(1.5, Range(0, 100))
     """A sentence of |X| source tokens may generate at most floor(max_len_a * |X| + max_len_b) tokens."""
-    max_len_b: int = 10
+    max_len_b: int = _ranged(10, Range(0, 10_000, integer=True))
     sampling: bool = False
     """Draw ``nbest`` random outputs instead of searching for the best ones."""
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int = 0
-    batch_size: int = 32
+    temperature: float = _ranged(1.0, Range(0.01, 100, note="a small value approaches greedy"))
+    top_k: int = _ranged(0, Range(0, 2**31 - 1, integer=True, note="0: all tokens"))
+    top_p: float = _ranged(1.0, Range(0, 1, open_low=True, note="1: no nucleus cut"))
+    seed: int = _ranged(0, SEED)
+    batch_size: int = _ranged(32, COUNT)
     """Sentences per batch. Results do not depend on it, except the random draws of sampling."""
 
     def __post_init__(self) -> None:
-        problems = {
-            "beam": self.beam < 1 and "needs at least 1 beam (1: greedy)",
-            "nbest": self.nbest < 1 and "needs at least 1 hypothesis per sentence",
-            "batch_size": self.batch_size < 1 and "needs at least 1 sentence per batch",
-            "max_len_a": self.max_len_a < 0 and "must not be negative",
-            "max_len_b": self.max_len_b < 0 and "must not be negative",
-            "temperature": self.temperature <= 0 and "must be above 0 (a small value approaches greedy)",
-            "top_k": self.top_k < 0 and "must be 0 (all tokens) or more",
-            "top_p": not 0 < self.top_p <= 1 and "must be in (0, 1] (1: no nucleus cut)",
-        }
-        for name, problem in problems.items():
-            if problem:
-                raise NmtError(f"{option(name)} {getattr(self, name)}: {problem}")
+        for f in fields(self):
+            if "range" in f.metadata:
+                self.check(f.name, getattr(self, f.name))
         if not self.sampling and self.nbest > self.beam:
             raise NmtError(
                 f"--nbest {self.nbest} is larger than --beam {self.beam}: beam search keeps at most "
                 "beam hypotheses (use --sample for more outputs than beams)"
             )
+
+    @classmethod
+    def check(cls, name: str, value: object, label: str | None = None) -> int | float:
+        """``value`` if it is in the range of field ``name``, else an ``NmtError`` naming ``label``
+        (default: the command-line option) and the range."""
+        return RANGES[name].check(label or option(name), value)
 
     @property
     def strategy_name(self) -> str:
@@ -85,3 +87,10 @@ class DecodeConfig:
 def option(name: str) -> str:
     """The command-line option of a ``DecodeConfig`` field: ``batch_size`` -> ``--batch-size``."""
     return "--" + name.replace("_", "-")
+
+
+RANGES: dict[str, Range] = {
+    f.name: f.metadata["range"] for f in fields(DecodeConfig) if "range" in f.metadata
+}
+"""Every number of decoding and its allowed values: the one declaration the command line, the server
+and ``DecodeConfig`` check."""

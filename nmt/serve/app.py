@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from nmt.decoding import DecodeConfig
 from nmt.errors import NmtError
 from nmt.serve.batching import Batcher
 from nmt.serve.engine import Engine, Options
@@ -42,15 +43,16 @@ PAGE_POLICY = (
 
 
 class TranslateRequest(BaseModel):
-    """Sentences to translate with one of the loaded models; decoding options as in `nmt translate`."""
+    """Sentences to translate with one of the loaded models; decoding options as in `nmt translate`
+    (their ranges are ``DecodeConfig``'s, checked in ``_options``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="a name from GET /api/models")
     sentences: list[str] = Field(min_length=1, description="sentences to translate")
-    beam: int = Field(5, ge=1, description="beam size (1: greedy)")
-    nbest: int = Field(1, ge=1, description="translations per sentence, best first (at most beam)")
-    alpha: float = Field(0.6, ge=0.0, le=5.0, description="GNMT length penalty (0: none)")
+    beam: int = Field(5, description="beam size (1: greedy)")
+    nbest: int = Field(1, description="translations per sentence, best first (at most beam)")
+    alpha: float = Field(0.6, description="GNMT length penalty (0: none)")
     layer: int | None = Field(None, description="Transformer: decoder layer (default: the run's own)")
     head: int | Literal["mean"] | None = Field(
         None, description='Transformer: a head, or "mean" of the heads (default: the run\'s own)'
@@ -134,6 +136,8 @@ def _options(request: TranslateRequest, engine: Engine, limits: Limits) -> Optio
             raise LimitExceeded(
                 "max_chars", limits.max_chars, f"sentence {number} has {len(sentence)} characters"
             )
+    for name in ("beam", "nbest", "alpha"):  # the ranges of `nmt translate`'s options
+        DecodeConfig.check(name, getattr(request, name), label=name)
     if request.beam > limits.max_beam:
         raise NmtError(f"beam {request.beam} is larger than the limit max_beam = {limits.max_beam}")
     if request.nbest > request.beam:
