@@ -121,12 +121,11 @@ def prepare_training_data(cfg: DictConfig, build: bool = True) -> TrainingData:
 
 
 # ----------------------------------------------------------------- text
-def prepare_text(cfg: DictConfig, build: bool = True) -> Path:
-    """The cache entry of the cleaned training pairs (see the module doc); raises NmtError when the
-    corpus is empty or cleaning drops every pair."""
+def text_identity(cfg: DictConfig) -> dict[str, Any]:
+    """What the prepared training pairs depend on (hashed into their cache key): the sources' files
+    (resolved path, size, modification time) and the options that read and clean them."""
     data = cfg.data
-    files = split_files(data, "train", cfg.cache_dir)
-    identity = {
+    return {
         "version": VERSION,
         "split": OmegaConf.to_container(data.train, resolve=True),
         "extra_train": OmegaConf.to_container(data.extra_train, resolve=True),
@@ -135,8 +134,16 @@ def prepare_text(cfg: DictConfig, build: bool = True) -> Path:
         "reverse": data.reverse,
         "hash_split": OmegaConf.to_container(data.hash_split, resolve=True),
         "clean": OmegaConf.to_container(data.clean, resolve=True),
-        "files": [_file_identity(path) for path in files],
+        "files": [_file_identity(path) for path in split_files(data, "train", cfg.cache_dir)],
     }
+
+
+def prepare_text(cfg: DictConfig, build: bool = True) -> Path:
+    """The cache entry of the cleaned training pairs (see the module doc); raises NmtError when the
+    corpus is empty or cleaning drops every pair."""
+    data = cfg.data
+    files = split_files(data, "train", cfg.cache_dir)
+    identity = text_identity(cfg)
     entry = Path(cfg.cache_dir) / "prepared" / _key(identity)
     where = ", ".join(map(str, files)) or f"dataset {data.train.hub.path!r}"
 

@@ -30,7 +30,7 @@ from nmt.alignment.words import words_from_pieces
 from nmt.config_checks import check_training_config
 from nmt.data.batching import Batch, TokenBatches
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
-from nmt.data.store import EncodedCorpus, prepare_training_data
+from nmt.data.store import EncodedCorpus, prepare_training_data, text_identity
 from nmt.data.vocab import EOS_PIECE, PAD, Vocab, install_vocabs, vocab_paths
 from nmt.decoding import DecodeConfig, Hypothesis, generate
 from nmt.errors import NmtError
@@ -57,6 +57,7 @@ from nmt.training.checkpoint import (
 from nmt.training.cluster import export_submitit_distributed_env
 from nmt.training.lock import run_dir_lock
 from nmt.training.precision import PROBE_BATCHES, training_precision
+from nmt.training.provenance import check_same_data, new_record, new_run_id
 from nmt.training.schedule import lr_multiplier
 from nmt.training.signals import StopSignals
 from nmt.training.step import UpdateStep
@@ -83,6 +84,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if ranks.is_main:
             check_same_run(run_dir, cfg)
         resume = _state_to_resume(cfg, run_dir)
+        identity = text_identity(cfg)
+        data_changes = check_same_data(resume, identity, cfg.trainer.allow_data_change) if resume else []
         if ranks.is_main:  # before the run directory is touched: bad data leaves it as it was
             data = prepare_training_data(cfg)
         ranks.barrier()  # the other ranks open what rank 0 prepared
@@ -95,6 +98,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
             stack.enter_context(_log_to_file(run_dir / "train.log"))
             install_vocabs(data.vocab_models, run_dir, cfg.data.spm.joint)
         log.info("run directory %s, device %s, %d process(es)", run_dir, device, ranks.world)
+        for change in data_changes:
+            log.warning("trainer.allow_data_change: continuing on changed training data: %s", change)
+        run_id = (resume or {}).get("provenance", {}).get("run_id") or new_run_id()
+        provenance = new_record(cfg, data.vocab_models, identity, run_id)
         signals = stack.enter_context(StopSignals())
         log.info("training pairs: %s", data.summary())
         log.info("%d training pairs, %d validation pairs", len(data.corpus), len(valid_pairs))
@@ -107,7 +114,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             len(src_vocab),
             len(tgt_vocab),
         )
-        trainer = Trainer(cfg, model, src_vocab, tgt_vocab, data.corpus, valid_pairs, device, ranks, signals)
+        trainer = Trainer(
+            cfg, model, src_vocab, tgt_vocab, data.corpus, valid_pairs, device, ranks, signals, provenance
+        )
         if resume is not None:
             trainer.restore(resume, run_dir / "last.pt")
         with logging_redirect_tqdm():
@@ -138,7 +147,9 @@ class Trainer:
         device: torch.device,
         ranks: Distributed,
         signals: StopSignals,
+        provenance: dict[str, Any],
     ) -> None:
+        self.provenance = provenance  # written into every checkpoint (nmt.training.provenance)
         self.cfg, self.tc, self.device, self.ranks, self.signals = cfg, cfg.trainer, device, ranks, signals
         self.run_dir = Path(cfg.run_dir)
         self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
@@ -374,7 +385,7 @@ class Trainer:
         if not self.ranks.is_main:
             return
         p, run_dir = self.progress, self.run_dir
-        weights = snapshot(self.model, p)
+        weights = snapshot(self.model, p, self.provenance)
         if best:
             save_checkpoint(run_dir / "best.pt", weights)
         if periodic and self.tc.keep_last:
@@ -388,7 +399,8 @@ class Trainer:
             for path in snapshots(run_dir, best=True):
                 if int(SNAPSHOT_NAME.fullmatch(path.name)[2]) not in kept:
                     path.unlink()
-        save_checkpoint(run_dir / "last.pt", training_state(self.model, self.optimizer, self.scaler, p, rng))
+        state = training_state(self.model, self.optimizer, self.scaler, p, rng, self.provenance)
+        save_checkpoint(run_dir / "last.pt", state)
 
     # -------------------------------------------------------------- logging
     def _log_train(self, bar: tqdm) -> None:
