@@ -1,6 +1,6 @@
 """The run directory: everything needed to translate later lives in one folder.
 
-config.yaml            resolved configuration of the run
+config.yaml            resolved configuration of the run; under ``built``, what was built from it
 spm.model              sentencepiece model (spm.src.model / spm.tgt.model when not joint)
 best.pt, last.pt       checkpoints: best validation BLEU, and the latest (the full training state)
 step_N.pt, best_step_N.pt   the latest periodic and the best-BLEU snapshots (trainer.keep_last/keep_best)
@@ -57,6 +57,23 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "model" not in state:
         raise NmtError(f"{path}: not an nmt checkpoint (no model state)")
     return state
+
+
+def save_config(run_dir: Path, cfg: DictConfig, vocab_models: tuple[Path, Path]) -> list[str]:
+    """Write ``config.yaml``: the resolved ``cfg`` and, under ``built.vocab_size``, the size of each
+    vocabulary built (``data.spm.vocab_size`` stays as asked, so the same command resumes the run and
+    finds its cache entries). Returns a line for each vocabulary smaller than asked."""
+    sizes = {path.name: len(Vocab(path)) for path in vocab_models}
+    saved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    saved.built = {"vocab_size": sizes}
+    OmegaConf.save(saved, Path(run_dir) / "config.yaml")
+    asked = cfg.data.spm.vocab_size
+    return [
+        f"data.spm.vocab_size={asked} asked, {name} has {size} pieces: the training corpus supports no more "
+        f"(config.yaml records it as built.vocab_size)"
+        for name, size in sizes.items()
+        if size < asked
+    ]
 
 
 def load_config(run_dir: str | Path) -> DictConfig:

@@ -118,3 +118,21 @@ def test_resume_refuses_changed_training_data_naming_the_file(corpus: list[str],
     log = (run / "train.log").read_text()
     assert "continuing on changed training data" in log and "resumed from" in log
     assert load_checkpoint(run / "last.pt")["step"] == 10
+
+
+def test_a_vocabulary_smaller_than_asked_is_logged_and_recorded_as_built(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from nmt.data.vocab import Vocab
+
+    run = tmp_path / "run"
+    options = ["data.spm.vocab_size=50000", "trainer.valid_every=2"]
+    train(run, "trainer.max_steps=2", *options)
+    saved = OmegaConf.load(run / "config.yaml")
+    built = saved.built.vocab_size["spm.model"]
+    assert built == len(Vocab(run / "spm.model")) < 50000
+    assert saved.data.spm.vocab_size == 50000  # as asked: the same command resumes and reuses the cache
+    assert f"data.spm.vocab_size=50000 asked, spm.model has {built} pieces" in (run / "train.log").read_text()
+    train(run, "trainer.max_steps=4", *options)
+    assert "resumed from" in (run / "train.log").read_text()
+    assert load_checkpoint(run / "last.pt")["step"] == 4

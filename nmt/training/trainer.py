@@ -20,7 +20,7 @@ from typing import Any
 import sacrebleu
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -35,7 +35,7 @@ from nmt.data.vocab import EOS_PIECE, PAD, Vocab, install_vocabs, vocab_paths
 from nmt.decoding import DecodeConfig, Hypothesis, generate
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
-from nmt.rundir import check_same_run, save_checkpoint
+from nmt.rundir import check_same_run, save_checkpoint, save_config
 from nmt.runtime import (
     Distributed,
     autocast,
@@ -94,9 +94,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         valid_pairs = load_pairs(cfg, "valid")
         if ranks.is_main:
             stack.enter_context(run_dir_lock(run_dir))
-            OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+            smaller = save_config(run_dir, cfg, data.vocab_models)
             stack.enter_context(_log_to_file(run_dir / "train.log"))
             install_vocabs(data.vocab_models, run_dir, cfg.data.spm.joint)
+            for line in smaller:
+                log.warning(line)
         log.info("run directory %s, device %s, %d process(es)", run_dir, device, ranks.world)
         for change in data_changes:
             log.warning("trainer.allow_data_change: continuing on changed training data: %s", change)
