@@ -11,7 +11,10 @@ hyps/                  hypotheses and scores written by `nmt evaluate`
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +27,22 @@ from nmt.config import DataConfig
 from nmt.data.vocab import Vocab, vocab_paths
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
+from nmt.runtime import process_alive
 
 CHECKPOINTS = ("best", "last")
 
 
+TEMPORARY = re.compile(r"\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp")
+"""A checkpoint being written: ``.NAME.PID.RANDOM.tmp`` (the writer's process id)."""
+
+
+TORCH_WRITE_FAILURES = ("PytorchStreamWriter", "unexpected pos", "file write failed")
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write atomically: a temporary file of a unique name, flushed to disk, then renamed over ``path``
-    (and the folder synced), so a kill at any moment leaves the previous checkpoint whole."""
+    (and the folder synced), so a kill at any moment leaves the previous checkpoint whole. A full disk
+    is named with the space the checkpoint needs."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with tmp.open("wb") as file:
@@ -38,6 +50,12 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch reports a failed write as a RuntimeError
+        full = isinstance(e, OSError) and e.errno == errno.ENOSPC
+        failed_write = isinstance(e, RuntimeError) and any(m in str(e) for m in TORCH_WRITE_FAILURES)
+        if not (full or failed_write):
+            raise
+        raise NmtError(f"{path}: {_no_space(path, payload)}") from None
     finally:
         tmp.unlink(missing_ok=True)
     folder = os.open(path.parent, os.O_RDONLY)
@@ -45,6 +63,26 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def _no_space(path: Path, payload: dict[str, Any]) -> str:
+    """Why a checkpoint could not be written to a full disk, in numbers (MB)."""
+    tensors = [value for value in _leaves(payload) if isinstance(value, torch.Tensor)]
+    needed = sum(tensor.numel() * tensor.element_size() for tensor in tensors) / 1e6
+    free = shutil.disk_usage(path.parent).free / 1e6
+    return (
+        f"cannot write the checkpoint, the disk is full: it needs about {needed:.1f} MB, "
+        f"{free:.1f} MB are free in {path.parent}"
+    )
+
+
+def _leaves(value: Any) -> list[Any]:
+    """Every value inside nested dicts and lists."""
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list | tuple):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -57,6 +95,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "model" not in state:
         raise NmtError(f"{path}: not an nmt checkpoint (no model state)")
     return state
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the checkpoint temporaries of writers that died mid-write (a kill), never a live one's."""
+    stale = [
+        path
+        for path in run_dir.glob(".*.tmp")
+        if (match := TEMPORARY.fullmatch(path.name)) and not process_alive(int(match[2]))
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def save_config(run_dir: Path, cfg: DictConfig, vocab_models: tuple[Path, Path]) -> list[str]:

@@ -4,14 +4,18 @@ resumed run refuses training data other than what it started on."""
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import TINY_RUN, assert_clean_error, nmt
 
-from nmt.rundir import load_checkpoint
+from nmt.errors import NmtError
+from nmt.rundir import load_checkpoint, save_checkpoint
 
 SNAPSHOTS = ["trainer.max_steps=10", "trainer.save_every=5", "trainer.keep_last=2", "trainer.valid_every=10"]
 QUIET = ["trainer.attention_images=0", "trainer.save_every_minutes=null"]
@@ -136,3 +140,45 @@ def test_a_vocabulary_smaller_than_asked_is_logged_and_recorded_as_built(tmp_pat
     train(run, "trainer.max_steps=4", *options)
     assert "resumed from" in (run / "train.log").read_text()
     assert load_checkpoint(run / "last.pt")["step"] == 4
+
+
+def dead_pid() -> int:
+    """The process id of a process that has ended."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    return int(child.stdout)
+
+
+def test_start_up_removes_the_temporaries_of_killed_writers_only(
+    corpus: list[str], runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(runs[0], run)
+    dead = run / f".last.pt.{dead_pid()}.0123abcd.tmp"
+    live = run / f".step_5.pt.{os.getpid()}.4567cdef.tmp"  # this test's own: a live writer
+    for path in (dead, live):
+        path.write_bytes(b"half a checkpoint")
+    train(run, *corpus, *SNAPSHOTS[1:], "trainer.max_steps=12", "seed=1")  # resumes the run
+    assert not dead.exists() and live.exists()
+    log = (run / "train.log").read_text()
+    assert f"removed 1 checkpoint temporaries of killed writers: {dead.name}" in log and "resumed from" in log
+
+
+def test_a_full_disk_names_the_checkpoint_and_the_space_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nmt.rundir
+
+    real_save = torch.save
+
+    def save_to_full_disk(payload: object, file: object) -> None:
+        with open("/dev/full", "wb") as full:  # every write fails with ENOSPC
+            real_save(payload, full)
+
+    monkeypatch.setattr(nmt.rundir.torch, "save", save_to_full_disk)
+    path = tmp_path / "last.pt"
+    with pytest.raises(NmtError) as error:
+        save_checkpoint(path, {"model": {"weight": torch.zeros(1000, 1000)}})
+    message = str(error.value)
+    assert message.startswith(f"{path}: cannot write the checkpoint, the disk is full: it needs about 4.0 MB")
+    assert "MB are free in" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []  # nothing left behind

@@ -48,6 +48,7 @@ from nmt.data.links import LINKS_VERSION, AttentionLabels, WordLinks, align_corp
 from nmt.data.sources import iter_split, split_files
 from nmt.data.vocab import train_vocab, vocab_paths
 from nmt.errors import NmtError
+from nmt.runtime import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +358,7 @@ def _entry(entry: Path, build_into: Callable[[Path, Path], None], build: bool, w
         )
     log.info("preparing the %s into %s", what, entry)
     for stale in entry.parent.glob(f".work-{entry.name}-*"):  # left by a process that was killed
-        if not _alive(int(stale.name.rsplit("-", 1)[1])):
+        if not process_alive(int(stale.name.rsplit("-", 1)[1])):
             shutil.rmtree(stale, ignore_errors=True)
     work = entry.parent / f".work-{entry.name}-{os.getpid()}"
     (work / "entry").mkdir(parents=True)
@@ -370,16 +371,6 @@ def _entry(entry: Path, build_into: Callable[[Path, Path], None], build: bool, w
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def _map(

@@ -35,7 +35,7 @@ from nmt.data.vocab import EOS_PIECE, PAD, Vocab, install_vocabs, vocab_paths
 from nmt.decoding import DecodeConfig, Hypothesis, generate
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
-from nmt.rundir import check_same_run, save_checkpoint, save_config
+from nmt.rundir import check_same_run, remove_stale_temporaries, save_checkpoint, save_config
 from nmt.runtime import (
     Distributed,
     autocast,
@@ -94,12 +94,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         valid_pairs = load_pairs(cfg, "valid")
         if ranks.is_main:
             stack.enter_context(run_dir_lock(run_dir))
+            stale = remove_stale_temporaries(run_dir)
             smaller = save_config(run_dir, cfg, data.vocab_models)
             stack.enter_context(_log_to_file(run_dir / "train.log"))
             install_vocabs(data.vocab_models, run_dir, cfg.data.spm.joint)
             for line in smaller:
                 log.warning(line)
         log.info("run directory %s, device %s, %d process(es)", run_dir, device, ranks.world)
+        if ranks.is_main and stale:
+            log.info(
+                "removed %d checkpoint temporaries of killed writers: %s",
+                len(stale),
+                ", ".join(p.name for p in stale),
+            )
         for change in data_changes:
             log.warning("trainer.allow_data_change: continuing on changed training data: %s", change)
         run_id = (resume or {}).get("provenance", {}).get("run_id") or new_run_id()
