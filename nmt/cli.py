@@ -223,6 +223,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     average.add_argument(
         "--out", type=Path, help="where to write (default: RUN_DIR/average_lastK.pt or _bestK)"
     )
+    average.add_argument(
+        "--allow-mixed", action="store_true", help="average checkpoints of different runs or vocabularies"
+    )
     average.set_defaults(func=run_average)
 
     serve = commands.add_parser("serve", help="serve runs over HTTP, with an attention explorer at /")
@@ -709,7 +712,9 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_average(args: argparse.Namespace) -> int:
     from nmt.training.average import average_run
 
-    out, paths = average_run(args.run_dir, args.last, args.best, args.out)
+    out, paths, notes = average_run(args.run_dir, args.last, args.best, args.out, args.allow_mixed)
+    for note in notes:
+        print(f"nmt average: note: {note}", file=sys.stderr)
     print(f"averaged {', '.join(p.name for p in paths)} -> {out}")
     print(f"use it with: nmt evaluate {args.run_dir} --checkpoint {out}")
     return 0

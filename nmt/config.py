@@ -195,6 +195,7 @@ class TrainerConfig:
     attention_images: int = 4  # heatmaps of the first N validation sentences in TensorBoard
     patience: int | None = None  # stop after this many validations without a better BLEU
     resume: bool = True  # continue from last.pt when the run directory has one
+    allow_data_change: bool = False  # resume even when the training data changed since the run started
     update_freq: int = 1  # micro-batches per optimiser update (gradient accumulation)
     save_every: int = 0  # also write last.pt every N updates (0: at validations and on signals only)
     save_every_minutes: float | None = 10.0  # ... and every N minutes of training (None: never)

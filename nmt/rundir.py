@@ -1,6 +1,6 @@
 """The run directory: everything needed to translate later lives in one folder.
 
-config.yaml            resolved configuration of the run
+config.yaml            resolved configuration of the run; under ``built``, what was built from it
 spm.model              sentencepiece model (spm.src.model / spm.tgt.model when not joint)
 best.pt, last.pt       checkpoints: best validation BLEU, and the latest (the full training state)
 step_N.pt, best_step_N.pt   the latest periodic and the best-BLEU snapshots (trainer.keep_last/keep_best)
@@ -11,6 +11,9 @@ hyps/                  hypotheses and scores written by `nmt evaluate`
 
 from __future__ import annotations
 
+import errno
+import re
+import shutil
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,16 +26,51 @@ from nmt.config import DataConfig, RNNConfig, TransformerConfig
 from nmt.data.vocab import Vocab, vocab_paths
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
-from nmt.outputs import atomic_write
+from nmt.outputs import atomic_write, write_text
+from nmt.runtime import process_alive
 
 CHECKPOINTS = ("best", "last")
 
 
+TEMPORARY = re.compile(r"\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp")
+"""A checkpoint being written: ``.NAME.PID.RANDOM.tmp`` (the writer's process id)."""
+
+
+TORCH_WRITE_FAILURES = ("PytorchStreamWriter", "unexpected pos", "file write failed")
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write atomically (``nmt.outputs.atomic_write``), so a kill at any moment leaves the previous
-    checkpoint whole."""
-    with atomic_write(path, "wb") as file:
-        torch.save(payload, file)
+    checkpoint whole. A full disk is named with the space the checkpoint needs."""
+    try:
+        with atomic_write(path, "wb") as file:
+            torch.save(payload, file)
+    except (OSError, RuntimeError) as e:  # torch reports a failed write as a RuntimeError
+        full = isinstance(e, OSError) and e.errno == errno.ENOSPC
+        failed_write = isinstance(e, RuntimeError) and any(m in str(e) for m in TORCH_WRITE_FAILURES)
+        if not (full or failed_write):
+            raise
+        raise NmtError(f"{path}: {_no_space(path, payload)}") from None
+
+
+def _no_space(path: Path, payload: dict[str, Any]) -> str:
+    """Why a checkpoint could not be written to a full disk, in numbers (MB)."""
+    tensors = [value for value in _leaves(payload) if isinstance(value, torch.Tensor)]
+    needed = sum(tensor.numel() * tensor.element_size() for tensor in tensors) / 1e6
+    free = shutil.disk_usage(path.parent).free / 1e6
+    return (
+        f"cannot write the checkpoint, the disk is full: it needs about {needed:.1f} MB, "
+        f"{free:.1f} MB are free in {path.parent}"
+    )
+
+
+def _leaves(value: Any) -> list[Any]:
+    """Every value inside nested dicts and lists."""
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list | tuple):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -45,6 +83,35 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "model" not in state:
         raise NmtError(f"{path}: not an nmt checkpoint (no model state)")
     return state
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the checkpoint temporaries of writers that died mid-write (a kill), never a live one's."""
+    stale = [
+        path
+        for path in run_dir.glob(".*.tmp")
+        if (match := TEMPORARY.fullmatch(path.name)) and not process_alive(int(match[2]))
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def save_config(run_dir: Path, cfg: DictConfig, vocab_models: tuple[Path, Path]) -> list[str]:
+    """Write ``config.yaml``: the resolved ``cfg`` and, under ``built.vocab_size``, the size of each
+    vocabulary built (``data.spm.vocab_size`` stays as asked, so the same command resumes the run and
+    finds its cache entries). Returns a line for each vocabulary smaller than asked."""
+    sizes = {path.name: len(Vocab(path)) for path in vocab_models}
+    saved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    saved.built = {"vocab_size": sizes}
+    write_text(Path(run_dir) / "config.yaml", OmegaConf.to_yaml(saved))
+    asked = cfg.data.spm.vocab_size
+    return [
+        f"data.spm.vocab_size={asked} asked, {name} has {size} pieces: the training corpus supports no more "
+        f"(config.yaml records it as built.vocab_size)"
+        for name, size in sizes.items()
+        if size < asked
+    ]
 
 
 def load_config(run_dir: str | Path) -> DictConfig:

@@ -17,6 +17,17 @@ import torch.distributed as dist
 from nmt.errors import NmtError
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (someone else's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA when available (the local rank's GPU under torchrun), else Apple MPS, else CPU."""
     if name == "auto":

@@ -5,9 +5,11 @@
 Starts `nmt serve RUN_DIR --port 0` on 127.0.0.1 (nothing else is ever addressed), sends one
 sentence per request (the run's test sources, in order): first from ``--clients`` concurrent
 clients, ``--requests`` each, then the same requests one at a time. Each phase stops sending after
-``--max-seconds`` (the whole test stays within about a minute), then the server is stopped with
-Ctrl-C. Prints a Markdown table: requests answered, errors, latency p50/p99, sentences/s, the
-server's batched model calls, and whether both phases gave the same translations.
+``--max-seconds`` (the whole test stays within about a minute). A third phase sends the same
+requests from 16 light clients while one heavy client sends request after request of 64 sentences
+of 1,000 characters: the light requests' p99 is what fair batching bounds. Then the server is stopped
+with Ctrl-C. Prints a Markdown table: requests answered, errors, latency p50/p99, sentences/s, the
+server's batched model calls, and whether the first two phases gave the same translations.
 """
 
 from __future__ import annotations
@@ -63,6 +65,35 @@ async def phase(url: str, requests: list[dict], clients: int, max_seconds: float
     }
 
 
+async def beside_a_heavy_client(url: str, light: list[dict], heavy: dict, max_seconds: float) -> dict:
+    """``phase`` of ``light`` from 16 clients while one more client sends ``heavy`` again and again."""
+    sent = 0
+
+    async def heavy_client() -> None:
+        nonlocal sent
+        async with httpx.AsyncClient(base_url=url, timeout=600) as http:
+            while True:
+                (await http.post("api/translate", json=heavy)).raise_for_status()
+                sent += 1
+
+    task = asyncio.create_task(heavy_client())
+    await asyncio.sleep(0.5)  # the first heavy request is being translated
+    try:
+        result = await phase(url, light, 16, max_seconds)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return {**result, "heavy_answered": sent}
+
+
+def heavy_request(model: str, sources: list[str], beam: int) -> dict:
+    """64 sentences of 1,000 characters (test sources joined and cut): the most one request may ask."""
+    text = " ".join(sources)
+    while len(text) < 64_000:
+        text = f"{text} {text}"
+    return {"model": model, "sentences": [text[i * 1000 : (i + 1) * 1000] for i in range(64)], "beam": beam}
+
+
 def row(name: str, result: dict) -> str:
     ms = sorted(1000 * t for t in result["latencies"])
     p50 = statistics.median(ms) if ms else float("nan")
@@ -108,9 +139,15 @@ def main() -> None:
     try:
         together = asyncio.run(phase(url, requests, args.clients, args.max_seconds))
         alone = asyncio.run(phase(url, requests, 1, args.max_seconds))
+        heavy = heavy_request(requests[0]["model"], [src for src, _ in pairs[:200]], args.beam)
+        light = asyncio.run(beside_a_heavy_client(url, requests, heavy, args.max_seconds))
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(30)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:  # a long model call in flight: the figures are in already
+            server.kill()
+            server.wait()
     both = together["answers"].keys() & alone["answers"].keys()
     same = sum(together["answers"][i] == alone["answers"][i] for i in both)
     print(f"{count} requests of one sentence each, beam {args.beam}, {args.run_dir}\n")
@@ -118,6 +155,8 @@ def main() -> None:
     print("| :--- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(row(f"{args.clients} concurrent", together))
     print(row("1 (one at a time)", alone))
+    print(row("16 light beside 1 heavy (64 x 1,000 characters)", light))
+    print(f"\nheavy requests answered meanwhile: {light['heavy_answered']}")
     print(f"\nidentical translations in both phases: {same} of {len(both)}")
     for error in (together["errors"] + alone["errors"])[:5]:
         print(f"error: {error}")

@@ -48,6 +48,7 @@ from nmt.data.links import LINKS_VERSION, AttentionLabels, WordLinks, align_corp
 from nmt.data.sources import iter_split, split_files
 from nmt.data.vocab import train_vocab, vocab_paths
 from nmt.errors import NmtError
+from nmt.runtime import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +122,11 @@ def prepare_training_data(cfg: DictConfig, build: bool = True) -> TrainingData:
 
 
 # ----------------------------------------------------------------- text
-def prepare_text(cfg: DictConfig, build: bool = True) -> Path:
-    """The cache entry of the cleaned training pairs (see the module doc); raises NmtError when the
-    corpus is empty or cleaning drops every pair."""
+def text_identity(cfg: DictConfig) -> dict[str, Any]:
+    """What the prepared training pairs depend on (hashed into their cache key): the sources' files
+    (resolved path, size, modification time) and the options that read and clean them."""
     data = cfg.data
-    files = split_files(data, "train", cfg.cache_dir)
-    identity = {
+    return {
         "version": VERSION,
         "split": OmegaConf.to_container(data.train, resolve=True),
         "extra_train": OmegaConf.to_container(data.extra_train, resolve=True),
@@ -135,8 +135,16 @@ def prepare_text(cfg: DictConfig, build: bool = True) -> Path:
         "reverse": data.reverse,
         "hash_split": OmegaConf.to_container(data.hash_split, resolve=True),
         "clean": OmegaConf.to_container(data.clean, resolve=True),
-        "files": [_file_identity(path) for path in files],
+        "files": [_file_identity(path) for path in split_files(data, "train", cfg.cache_dir)],
     }
+
+
+def prepare_text(cfg: DictConfig, build: bool = True) -> Path:
+    """The cache entry of the cleaned training pairs (see the module doc); raises NmtError when the
+    corpus is empty or cleaning drops every pair."""
+    data = cfg.data
+    files = split_files(data, "train", cfg.cache_dir)
+    identity = text_identity(cfg)
     entry = Path(cfg.cache_dir) / "prepared" / _key(identity)
     where = ", ".join(map(str, files)) or f"dataset {data.train.hub.path!r}"
 
@@ -350,7 +358,7 @@ def _entry(entry: Path, build_into: Callable[[Path, Path], None], build: bool, w
         )
     log.info("preparing the %s into %s", what, entry)
     for stale in entry.parent.glob(f".work-{entry.name}-*"):  # left by a process that was killed
-        if not _alive(int(stale.name.rsplit("-", 1)[1])):
+        if not process_alive(int(stale.name.rsplit("-", 1)[1])):
             shutil.rmtree(stale, ignore_errors=True)
     work = entry.parent / f".work-{entry.name}-{os.getpid()}"
     (work / "entry").mkdir(parents=True)
@@ -363,16 +371,6 @@ def _entry(entry: Path, build_into: Callable[[Path, Path], None], build: bool, w
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def _map(

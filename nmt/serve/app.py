@@ -32,7 +32,7 @@ from nmt.decoding import DecodeConfig
 from nmt.errors import NmtError
 from nmt.serve.batching import Batcher
 from nmt.serve.engine import Engine, Options
-from nmt.serve.limits import BodySizeLimit, LimitExceeded, Limits
+from nmt.serve.limits import BodySizeLimit, JsonDepthLimit, LimitExceeded, Limits
 
 STATIC = Path(__file__).parent / "static"
 # The explorer loads nothing from elsewhere and runs no inline script: injected markup could not run.
@@ -77,7 +77,8 @@ def create_app(
 
     app = FastAPI(title="nmt", summary="Translate and explore attention", lifespan=lifespan)
     app.state.batcher, app.state.limits, app.state.engines = batcher, limits, by_name
-    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(JsonDepthLimit, max_depth=limits.max_json_depth)
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)  # outermost: sizes first
     _add_error_handlers(app)
 
     @app.middleware("http")

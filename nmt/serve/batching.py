@@ -1,17 +1,18 @@
 """Request batching: the sentences of concurrent requests translated together, off the event loop.
 
-Requests wait in an asyncio queue. The collector takes the first one, then whatever else arrives
-within ``max_wait`` seconds or until ``max_sentences`` sentences are waiting, groups them by model
-and options, and runs each group as ONE ``Engine.translate`` call in a single worker thread, so the
-event loop keeps accepting requests meanwhile. Requests that arrive while a batch runs queue up and
-form the next batch: the busier the server, the larger its batches.
+Requests wait in an asyncio queue; the collector moves them to a list of active requests (when
+idle, it waits ``max_wait`` seconds for more to arrive with the first). Each model call is ONE
+``Engine.translate`` in a single worker thread (the event loop keeps accepting requests meanwhile)
+of at most ``max_sentences`` sentences and ``max_chars`` characters, taken one sentence per active
+request in turn (of the first request's model and options): a large request is split into bounded
+batches interleaved with the others, so a small request waits for at most one bounded batch before
+its own. A request partly served goes to the back of the list.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,22 +24,30 @@ log = logging.getLogger(__name__)
 Results = list[list[dict[str, Any]]]  # per sentence, its n-best records
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity
 class _Job:
     engine: Engine
     options: Options
     sentences: Sequence[str]
     done: asyncio.Future[Results] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    results: Results = field(default_factory=list)  # of the sentences translated so far, in order
+
+    @property
+    def key(self) -> tuple[str, Options]:
+        return self.engine.name, self.options
+
+    @property
+    def left(self) -> Sequence[str]:
+        return self.sentences[len(self.results) :]
 
 
 class Batcher:
-    """Collects requests into batches; ``start`` it on the serving loop, then await ``translate``."""
+    """Collects requests into bounded batches; ``start`` it on the serving loop, then await ``translate``."""
 
-    def __init__(self, max_wait: float = 0.005, max_sentences: int = 64) -> None:
-        self.max_wait, self.max_sentences = max_wait, max_sentences
+    def __init__(self, max_wait: float = 0.005, max_sentences: int = 64, max_chars: int = 2000) -> None:
+        self.max_wait, self.max_sentences, self.max_chars = max_wait, max_sentences, max_chars
         self.batches = 0  # batched model calls made so far
         self._queue: asyncio.Queue[_Job] | None = None
-        self._next: _Job | None = None  # taken from the queue for the next batch
         self._task: asyncio.Task[None] | None = None
         self._worker: ThreadPoolExecutor | None = None
 
@@ -56,66 +65,77 @@ class Batcher:
             self._worker.shutdown(wait=False, cancel_futures=True)
 
     async def translate(self, engine: Engine, sentences: Sequence[str], options: Options) -> Results:
-        """The n-best records of ``sentences``, translated in a batch with whatever else is waiting."""
+        """The n-best records of ``sentences``, translated in batches with whatever else is waiting."""
         if self._queue is None:
             raise RuntimeError("the batcher is not started")
+        if not sentences:
+            return []
         job = _Job(engine, options, sentences)
         await self._queue.put(job)
         return await job.done
 
     async def _serve(self) -> None:
+        active: list[_Job] = []
         while True:
-            jobs = await self._collect()
-            groups: dict[tuple[str, Options], list[_Job]] = defaultdict(list)
-            for job in jobs:
-                groups[job.engine.name, job.options].append(job)
-            for group in groups.values():
-                await self._run(group)
+            active += await self._collect(idle=not active)
+            active = [job for job in active if not job.done.done()]  # clients that went away
+            if not active:
+                continue
+            taken = self.take(active)
+            await self._run(taken)
+            finished = [job for job in active if job.done.done()]
+            served = [job for job in active if job in taken and job not in finished]
+            active = [job for job in active if job not in taken] + served
 
-    async def _collect(self) -> list[_Job]:
-        """The first waiting job, then more until max_wait has passed or max_sentences are taken.
-
-        A job that would take the batch past max_sentences opens the next batch instead.
-        """
+    async def _collect(self, idle: bool) -> list[_Job]:
+        """Every job waiting in the queue; when ``idle``, the first one to come and what follows it
+        within ``max_wait`` seconds."""
         assert self._queue is not None
-        jobs = [self._next or await self._queue.get()]
-        self._next = None
-        count = len(jobs[0].sentences)
-        deadline = asyncio.get_running_loop().time() + self.max_wait
-        while count < self.max_sentences:
-            try:
-                job = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    break
-                try:
-                    job = await asyncio.wait_for(self._queue.get(), left)
-                except asyncio.TimeoutError:
-                    break
-            if count + len(job.sentences) > self.max_sentences:
-                self._next = job
-                break
-            jobs.append(job)
-            count += len(job.sentences)
+        jobs = []
+        if idle:
+            jobs.append(await self._queue.get())
+            await asyncio.sleep(self.max_wait)
+        while not self._queue.empty():
+            jobs.append(self._queue.get_nowait())
         return jobs
 
-    async def _run(self, group: list[_Job]) -> None:
-        """One model call for every sentence of ``group``; each job gets its share, or the error."""
-        engine, options = group[0].engine, group[0].options
-        sentences = [s for job in group for s in job.sentences]
+    def take(self, active: Sequence[_Job]) -> dict[_Job, int]:
+        """How many sentences of each job the next batch translates: one per job of the first job's
+        model and options in turn, while the batch stays within ``max_sentences`` and ``max_chars``
+        (a first sentence over ``max_chars`` goes alone)."""
+        jobs = [job for job in active if job.key == active[0].key]
+        taken = dict.fromkeys(jobs, 0)
+        count = chars = 0
+        while True:
+            more = [job for job in jobs if taken[job] < len(job.left)]
+            if not more:
+                return taken
+            for job in more:
+                size = len(job.left[taken[job]])
+                if count and (count == self.max_sentences or chars + size > self.max_chars):
+                    return {job: n for job, n in taken.items() if n}
+                taken[job] += 1
+                count, chars = count + 1, chars + size
+
+    async def _run(self, taken: dict[_Job, int]) -> None:
+        """One model call for the sentences ``taken``; each job gets its share (and its answer once
+        complete), or the error."""
+        taken = {job: n for job, n in taken.items() if n}
+        engine, options = next(iter(taken)).engine, next(iter(taken)).options
+        sentences = [s for job, n in taken.items() for s in job.left[:n]]
         loop = asyncio.get_running_loop()
         try:
             results = await loop.run_in_executor(self._worker, engine.translate, sentences, options)
         except Exception as error:  # the requests fail; the server goes on
             log.error("translating %d sentences with %s failed", len(sentences), engine.name, exc_info=error)
-            for job in group:
+            for job in taken:
                 if not job.done.done():
                     job.done.set_exception(error)
             return
         self.batches += 1
         start = 0
-        for job in group:
-            if not job.done.done():  # a client that went away leaves a cancelled future
-                job.done.set_result(results[start : start + len(job.sentences)])
-            start += len(job.sentences)
+        for job, n in taken.items():
+            job.results += results[start : start + n]
+            start += n
+            if not job.left and not job.done.done():  # a client that went away leaves a cancelled future
+                job.done.set_result(job.results)

@@ -11,12 +11,17 @@ from nmt.errors import NmtError
 from nmt.outputs import check_output
 from nmt.rundir import load_checkpoint, save_checkpoint
 from nmt.training.checkpoint import snapshots
+from nmt.training.provenance import check_one_run
 
 
-def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
+def average_checkpoints(paths: Sequence[Path], allow_mixed: bool = False) -> tuple[dict[str, Any], list[str]]:
     """A checkpoint whose floating-point tensors are the mean of ``paths``' (summed in float64, stored
-    in their own dtype); other tensors (integer buffers) come from the last path."""
-    states = [load_checkpoint(path)["model"] for path in paths]
+    in their own dtype); other tensors (integer buffers) come from the last path. Checkpoints of
+    different runs are refused unless ``allow_mixed``; also returns notes on what could not be checked."""
+    checkpoints = [load_checkpoint(path) for path in paths]
+    records = [checkpoint.get("provenance") for checkpoint in checkpoints]
+    notes = check_one_run(paths, records, allow_mixed)
+    states = [checkpoint["model"] for checkpoint in checkpoints]
     first = states[0]
     for path, state in zip(paths[1:], states[1:], strict=True):
         if state.keys() != first.keys() or any(state[k].shape != first[k].shape for k in first):
@@ -27,8 +32,11 @@ def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
             model[key] = (sum(state[key].double() for state in states) / len(states)).to(last.dtype)
         else:
             model[key] = last
-    steps = [int(load_checkpoint(path).get("step", 0)) for path in paths]
-    return {"model": model, "step": max(steps), "averaged": [path.name for path in paths]}
+    steps = [int(checkpoint.get("step", 0)) for checkpoint in checkpoints]
+    averaged = {"model": model, "step": max(steps), "averaged": [path.name for path in paths]}
+    if all(record == records[0] for record in records) and records[0] is not None:
+        averaged["provenance"] = records[0]
+    return averaged, notes
 
 
 def choose_checkpoints(run_dir: Path, last: int | None = None, best: int | None = None) -> list[Path]:
@@ -53,13 +61,15 @@ def choose_checkpoints(run_dir: Path, last: int | None = None, best: int | None 
 
 
 def average_run(
-    run_dir: Path, last: int | None, best: int | None, out: Path | None
-) -> tuple[Path, list[Path]]:
-    """Average a run's checkpoints into ``out`` (default ``RUN_DIR/average_{last,best}K.pt``)."""
+    run_dir: Path, last: int | None, best: int | None, out: Path | None, allow_mixed: bool = False
+) -> tuple[Path, list[Path], list[str]]:
+    """Average a run's checkpoints into ``out`` (default ``RUN_DIR/average_{last,best}K.pt``); returns
+    it, the checkpoints averaged and notes on what could not be checked (``average_checkpoints``)."""
     if not run_dir.is_dir():
         raise NmtError(f"{run_dir}: no such run directory")
     out = out or run_dir / (f"average_last{last}.pt" if last is not None else f"average_best{best}.pt")
     check_output(out, "--out")
     paths = choose_checkpoints(run_dir, last, best)
-    save_checkpoint(out, average_checkpoints(paths))
-    return out, paths
+    averaged, notes = average_checkpoints(paths, allow_mixed)
+    save_checkpoint(out, averaged)
+    return out, paths, notes

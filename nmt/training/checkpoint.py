@@ -81,12 +81,11 @@ def training_state(
     scaler: torch.amp.GradScaler,
     progress: Progress,
     rng: list[dict[str, Any]],
+    provenance: dict[str, Any],
 ) -> dict[str, Any]:
-    """The payload of ``last.pt`` (``model``, ``step`` and ``bleu`` as in every checkpoint)."""
+    """The payload of ``last.pt`` (with ``model``, ``step``, ``bleu``, ``provenance`` as every checkpoint)."""
     return {
-        "model": model.state_dict(),
-        "step": progress.step,
-        "bleu": progress.best_bleu,
+        **snapshot(model, progress, provenance),
         "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict(),
         "progress": asdict(progress),
@@ -103,9 +102,15 @@ def read_training_state(path: Path) -> dict[str, Any]:
     return state
 
 
-def snapshot(model: torch.nn.Module, progress: Progress) -> dict[str, Any]:
-    """Model weights with their step and best BLEU: best.pt, step_N.pt, best_step_N.pt."""
-    return {"model": model.state_dict(), "step": progress.step, "bleu": progress.best_bleu}
+def snapshot(model: torch.nn.Module, progress: Progress, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Model weights with their step, best BLEU and run (``nmt.training.provenance``): best.pt,
+    step_N.pt, best_step_N.pt."""
+    return {
+        "model": model.state_dict(),
+        "step": progress.step,
+        "bleu": progress.best_bleu,
+        "provenance": provenance,
+    }
 
 
 SNAPSHOT_NAME = re.compile(r"(best_)?step_(\d+)\.pt")

@@ -21,7 +21,7 @@ import numpy as np
 import sacrebleu
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -31,13 +31,13 @@ from nmt.alignment.words import words_from_pieces
 from nmt.config_checks import check_training_config
 from nmt.data.batching import Batch, TokenBatches, batch_shape, pad_share
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
-from nmt.data.store import EncodedCorpus, prepare_training_data
+from nmt.data.store import EncodedCorpus, prepare_training_data, text_identity
 from nmt.data.vocab import EOS_PIECE, PAD, Vocab, install_vocabs, vocab_paths
 from nmt.decoding import DecodeConfig, Hypothesis, generate
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
-from nmt.outputs import check_output, write_text
-from nmt.rundir import check_same_run, save_checkpoint
+from nmt.outputs import check_output
+from nmt.rundir import check_same_run, remove_stale_temporaries, save_checkpoint, save_config
 from nmt.runtime import (
     Distributed,
     autocast,
@@ -59,6 +59,7 @@ from nmt.training.checkpoint import (
 from nmt.training.cluster import export_submitit_distributed_env
 from nmt.training.lock import run_dir_lock
 from nmt.training.precision import PROBE_BATCHES, training_precision
+from nmt.training.provenance import check_same_data, new_record, new_run_id
 from nmt.training.schedule import lr_multiplier
 from nmt.training.signals import StopSignals
 from nmt.training.step import UpdateStep
@@ -86,6 +87,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if ranks.is_main:
             check_same_run(run_dir, cfg)
         resume = _state_to_resume(cfg, run_dir)
+        identity = text_identity(cfg)
+        data_changes = check_same_data(resume, identity, cfg.trainer.allow_data_change) if resume else []
         if ranks.is_main:  # before the run directory is touched: bad data leaves it as it was
             data = prepare_training_data(cfg)
         ranks.barrier()  # the other ranks open what rank 0 prepared
@@ -94,10 +97,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
         valid_pairs = load_pairs(cfg, "valid")
         if ranks.is_main:
             stack.enter_context(run_dir_lock(run_dir))
-            write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+            stale = remove_stale_temporaries(run_dir)
+            smaller = save_config(run_dir, cfg, data.vocab_models)
             stack.enter_context(_log_to_file(run_dir / "train.log"))
             install_vocabs(data.vocab_models, run_dir, cfg.data.spm.joint)
+            for line in smaller:
+                log.warning(line)
         log.info("run directory %s, device %s, %d process(es)", run_dir, device, ranks.world)
+        if ranks.is_main and stale:
+            log.info(
+                "removed %d checkpoint temporaries of killed writers: %s",
+                len(stale),
+                ", ".join(p.name for p in stale),
+            )
+        for change in data_changes:
+            log.warning("trainer.allow_data_change: continuing on changed training data: %s", change)
+        run_id = (resume or {}).get("provenance", {}).get("run_id") or new_run_id()
+        provenance = new_record(cfg, data.vocab_models, identity, run_id)
         signals = stack.enter_context(StopSignals())
         log.info("training pairs: %s", data.summary())
         log.info("%d training pairs, %d validation pairs", len(data.corpus), len(valid_pairs))
@@ -110,7 +126,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             len(src_vocab),
             len(tgt_vocab),
         )
-        trainer = Trainer(cfg, model, src_vocab, tgt_vocab, data.corpus, valid_pairs, device, ranks, signals)
+        trainer = Trainer(
+            cfg, model, src_vocab, tgt_vocab, data.corpus, valid_pairs, device, ranks, signals, provenance
+        )
         if resume is not None:
             trainer.restore(resume, run_dir / "last.pt")
         with logging_redirect_tqdm():
@@ -141,7 +159,9 @@ class Trainer:
         device: torch.device,
         ranks: Distributed,
         signals: StopSignals,
+        provenance: dict[str, Any],
     ) -> None:
+        self.provenance = provenance  # written into every checkpoint (nmt.training.provenance)
         self.cfg, self.tc, self.device, self.ranks, self.signals = cfg, cfg.trainer, device, ranks, signals
         self.run_dir = Path(cfg.run_dir)
         self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
@@ -399,7 +419,7 @@ class Trainer:
         if not self.ranks.is_main:
             return
         p, run_dir = self.progress, self.run_dir
-        weights = snapshot(self.model, p)
+        weights = snapshot(self.model, p, self.provenance)
         if best:
             save_checkpoint(run_dir / "best.pt", weights)
         if periodic and self.tc.keep_last:
@@ -413,7 +433,8 @@ class Trainer:
             for path in snapshots(run_dir, best=True):
                 if int(SNAPSHOT_NAME.fullmatch(path.name)[2]) not in kept:
                     path.unlink()
-        save_checkpoint(run_dir / "last.pt", training_state(self.model, self.optimizer, self.scaler, p, rng))
+        state = training_state(self.model, self.optimizer, self.scaler, p, rng, self.provenance)
+        save_checkpoint(run_dir / "last.pt", state)
 
     # -------------------------------------------------------------- logging
     def _log_train(self, bar: tqdm) -> None:
