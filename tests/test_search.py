@@ -284,7 +284,7 @@ def test_sampling_with_a_seed_is_reproducible_and_scores_are_the_models_own(mode
             torch.testing.assert_close(h.attention, attention, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("options", [{"top_k": 1}, {"top_p": 1e-6}, {"temperature": 1e-4}])
+@pytest.mark.parametrize("options", [{"top_k": 1}, {"top_p": 1e-6}, {"temperature": 0.01}])
 def test_sampling_that_leaves_one_choice_is_greedy(model: ToyModel, options: dict) -> None:
     src, mask = pad_batch(SOURCES)
     greedy = search(model, src, mask, beam=1)
@@ -300,11 +300,11 @@ def test_sampling_draws_tokens_as_often_as_their_probability(cut: dict) -> None:
     """One step, many samples: the first tokens' frequencies match softmax(log p / T), renormalised
     within the k likeliest tokens and within the nucleus (the smallest set whose mass reaches p)."""
     model = ToyModel(eos_bias=-30.0).eval()
-    src, mask = pad_batch([[5, 6, 3]])
-    n, temperature = 4000, 2.0
-    found = search(model, src, mask, sampling=True, nbest=n, temperature=temperature, max_len_b=1, **cut)
-    first = torch.tensor([h.tokens[0] for h in found[0]])
-    log_probs, _, _ = model.step(torch.tensor([BOS]), model.init_state(model.encode(src, mask)))
+    src, mask = pad_batch([[5, 6, 3]] * 4)  # 4 copies x 1,000 samples (the --nbest limit)
+    temperature = 2.0
+    found = search(model, src, mask, sampling=True, nbest=1000, temperature=temperature, max_len_b=1, **cut)
+    first = torch.tensor([h.tokens[0] for hyps in found for h in hyps])
+    log_probs, _, _ = model.step(torch.tensor([BOS]), model.init_state(model.encode(src[:1], mask[:1])))
     allowed = log_probs[0].clone()
     allowed[[PAD, BOS]] = -math.inf
     probs, tokens = (allowed / temperature).softmax(-1).sort(descending=True)

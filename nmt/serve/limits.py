@@ -50,7 +50,8 @@ class BodySizeLimit:
     """ASGI middleware: refuse a request body over ``max_bytes`` with 413 before the app parses it.
 
     A declared Content-Length over the limit is refused at once; a body sent in chunks is counted
-    as it arrives, and the app's reading of it raises ``LimitExceeded`` once the count passes.
+    as it arrives, and reading past the limit is refused with the same 413 (the inner layers read the
+    whole body before they answer, so no response has started then).
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -75,7 +76,11 @@ class BodySizeLimit:
                 raise self._exceeded()
             return message
 
-        await self.app(scope, counting_receive, send)
+        try:
+            await self.app(scope, counting_receive, send)
+        except LimitExceeded as exceeded:  # raised by counting_receive, wherever the body was read
+            for message in _refuse(exceeded):
+                await send(message)
 
     def _exceeded(self) -> LimitExceeded:
         return LimitExceeded("max_body_bytes", self.max_bytes, "the request body is too large")
