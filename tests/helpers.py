@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import TINY_MODEL
 
 TINY_RUN = [
@@ -24,6 +29,27 @@ def nmt(*args: str, stdin: bytes | None = None, check: bool = True) -> subproces
     if check and result.returncode != 0:
         raise AssertionError(f"nmt {' '.join(args)} failed:\n{result.stderr.decode()}")
     return result
+
+
+def trained_run(factory: pytest.TempPathFactory, *overrides: str) -> Path:
+    """A copy of the run `nmt train OVERRIDES...` makes, trained once per test session: the pytest-xdist
+    workers of one session share it (the first trains it under a lock, the others wait and copy)."""
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's base, shared by its workers
+    key = hashlib.sha256("\0".join(overrides).encode()).hexdigest()[:16]
+    cached = root / "trained-runs" / key
+    cached.parent.mkdir(exist_ok=True)
+    with open(cached.parent / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cached.is_dir():
+            partial = cached.with_name(f"{key}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            nmt("train", *overrides, f"run_dir={partial}")
+            partial.rename(cached)
+    copy = factory.mktemp("run") / "tiny"
+    shutil.copytree(cached, copy)
+    return copy
 
 
 def assert_clean_error(result: subprocess.CompletedProcess, *expected: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import REPO, TINY_MODEL
-from helpers import TINY_RUN, assert_clean_error, gold_files, nmt
+from helpers import TINY_RUN, assert_clean_error, gold_files, nmt, trained_run
 from omegaconf import OmegaConf
 
 from nmt.alignment.force import translation_attention
@@ -32,9 +32,7 @@ from nmt.translate import Translator
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    nmt("train", *TINY_RUN, f"run_dir={run}")
-    return run
+    return trained_run(tmp_path_factory, *TINY_RUN)
 
 
 def test_training_writes_a_complete_run_directory(run_dir: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import compose
-from helpers import TINY_RUN, nmt
+from helpers import TINY_RUN, trained_run
 
 from nmt.cli import main
 from nmt.config_checks import check_training_config
@@ -19,12 +19,8 @@ from nmt.numbers import Range
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny RNN trained for 10 steps on 300 real pairs, once per session (test_fuzz.py imports this
-    fixture: both copies find the one run at its fixed place)."""
-    run = tmp_path_factory.getbasetemp() / "numbers-tiny-run"
-    if not (run / "best.pt").is_file():
-        nmt("train", *TINY_RUN, f"run_dir={run}", "trainer.max_steps=10", "trainer.valid_every=10")
-    return run
+    """The tiny RNN run on 300 real pairs (test_fuzz.py imports this fixture)."""
+    return trained_run(tmp_path_factory, *TINY_RUN)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

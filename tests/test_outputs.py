@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import TINY_RUN, assert_clean_error, nmt
+from helpers import TINY_RUN, assert_clean_error, nmt, trained_run
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,9 +24,7 @@ from nmt.outputs import atomic_folder, atomic_write, check_output, write_bytes, 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    nmt("train", *TINY_RUN, f"run_dir={run}")
-    return run
+    return trained_run(tmp_path_factory, *TINY_RUN)
 
 
 @pytest.fixture
