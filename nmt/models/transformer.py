@@ -48,8 +48,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.config import TransformerConfig
-from nmt.models.attention import MultiHeadAttention, build_multihead
 from nmt.models.base import EncoderDecoder, SpecialIds, State
+from nmt.models.multihead import MultiHeadAttention, build_multihead
 from nmt.models.normalizers import build_normalizer
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
