@@ -27,11 +27,12 @@ register_configs()
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Train; returns the last validation BLEU (what a Hydra sweeper would maximise)."""
+    from nmt.alignment.plot import piece_heatmap
     from nmt.training.signals import Interrupted
     from nmt.training.trainer import train  # imported here so `--help` and config errors stay fast
 
     try:
-        return train(cfg).get("bleu")
+        return train(cfg, heatmap=piece_heatmap).get("bleu")
     except NmtError as e:
         print(f"nmt train: error: {e}", file=sys.stderr)
         sys.exit(1)
