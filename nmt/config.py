@@ -1,6 +1,6 @@
 """Typed configuration schemas, registered with Hydra's ConfigStore.
 
-Every YAML file under ``nmt/configs/`` is merged onto one of these dataclasses, so a misspelt key
+Every YAML file under ``configs/`` is merged onto one of these dataclasses, so a misspelt key
 (``trainer.max_stepz=5``) stops the program at start-up with the key's name. Model configs pick
 their schema through their defaults list (``rnn_schema`` or ``transformer_schema``).
 """
@@ -211,9 +211,9 @@ class TrainerConfig:
 class Config:
     """The whole configuration of `nmt train`: one data, one model and one trainer group."""
 
-    data: DataConfig = MISSING  # data=NAME picks nmt/configs/data/NAME.yaml
-    model: Any = MISSING  # model=NAME picks nmt/configs/model/NAME.yaml (an RNNConfig or TransformerConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)  # trainer=NAME: nmt/configs/trainer/
+    data: DataConfig = MISSING  # data=NAME picks configs/data/NAME.yaml
+    model: Any = MISSING  # model=NAME picks configs/model/NAME.yaml (an RNNConfig or TransformerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)  # trainer=NAME: configs/trainer/
     seed: int = 1234  # seeds torch, NumPy, random and the batch order
     run_dir: str = "runs/${data.name}/${model.name}"  # checkpoints, vocabulary, logs and TensorBoard events
     cache_dir: str = "${oc.env:NMT_CACHE_DIR,data}"  # downloaded corpora; prepared ones in prepared/

@@ -1,6 +1,6 @@
 """``nmt train`` and ``python -m nmt.train``: the Hydra application that trains one model.
 
-nmt train                                   # defaults: nmt/configs/config.yaml
+nmt train                                   # defaults: configs/config.yaml
 nmt train model=transformer data=multi30k_en_de trainer.max_minutes=20
 nmt train --multirun model=rnn_bahdanau,rnn_noattn
 """
@@ -17,8 +17,9 @@ from omegaconf import DictConfig
 from nmt.config import register_configs
 from nmt.errors import NmtError
 
-# The configs ship inside the package. `--config-dir DIR` adds a folder of your own (searched first);
-# NMT_CONFIG_DIR replaces the packaged folder altogether.
+# The configs ship inside the package as nmt/configs: in a source checkout (and an editable install) a
+# link to the top-level configs/, in a wheel the files themselves. `--config-dir DIR` adds a folder of
+# your own (searched first); NMT_CONFIG_DIR replaces the packaged folder altogether.
 CONFIG_DIR = Path(os.environ.get("NMT_CONFIG_DIR", Path(__file__).resolve().parent / "configs"))
 
 register_configs()

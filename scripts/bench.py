@@ -65,7 +65,7 @@ SMOKE_MODEL = {  # the tests' tiny sizes
 def compose_config(*overrides: str) -> DictConfig:
     """The run config of ``nmt train data=multi30k_en_de OVERRIDES...``."""
     register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "nmt" / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         return compose("config", overrides=["data=multi30k_en_de", *overrides])
 
 

@@ -2,7 +2,7 @@
 translate identically.
 
 ``fixtures/models_7a3dd5d.pt`` was recorded at commit 7a3dd5d (before the split) for every model
-config in nmt/configs/model/: each built with ``TINY`` below, ``torch.manual_seed(0)``, vocabularies
+config in configs/model/: each built with ``TINY`` below, ``torch.manual_seed(0)``, vocabularies
 of 11 entries (pad 0); its state dict (keys, shapes and values, flattened in order), and, in eval
 mode on ``BATCH``, the teacher-forced logits and attention and three greedy ``step`` calls.
 """
@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from nmt.models import build_model
 
 FIXTURE = Path(__file__).parent / "fixtures" / "models_7a3dd5d.pt"
-CONFIGS = Path(__file__).parents[1] / "nmt" / "configs" / "model"
+CONFIGS = Path(__file__).parents[1] / "configs" / "model"
 MODELS = sorted(path.stem for path in CONFIGS.glob("*.yaml"))
 TINY = {
     "rnn": ["model.emb_dim=4", "model.hidden_dim=6", "model.attn_dim=4", "model.window=2"],
@@ -48,7 +48,7 @@ def _old_state(record: dict) -> dict[str, torch.Tensor]:
 
 
 def _model_yaml(name: str) -> DictConfig:
-    """nmt/configs/model/NAME.yaml over the model configs its defaults list names, with ``arch`` set
+    """configs/model/NAME.yaml over the model configs its defaults list names, with ``arch`` set
     from its schema (read directly: Hydra's compose takes seconds per config)."""
     cfg = OmegaConf.load(CONFIGS / f"{name}.yaml")
     defaults = list(cfg.pop("defaults"))
