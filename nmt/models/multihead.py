@@ -48,8 +48,6 @@ class MultiHeadAttention(nn.Module):
         self, dim: int, heads: int, dropout: float = 0.0, normalizer: Normalizer | None = None
     ) -> None:
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"model dimension {dim} is not divisible by {heads} heads")
         self.heads, self.dropout = heads, dropout
         self.normalizer = normalizer or Softmax()
         self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(dim, dim) for _ in range(4))
@@ -117,10 +115,6 @@ class RelativeMultiHeadAttention(MultiHeadAttention):
         max_distance: int,
     ) -> None:
         super().__init__(dim, heads, dropout, normalizer)
-        if max_distance < 1:
-            raise ValueError(
-                f"max_relative_position={max_distance}: the clipping distance must be at least 1"
-            )
         self.max_distance = max_distance
         self.rel_keys = nn.Embedding(2 * max_distance + 1, dim // heads)  # w^K
         self.rel_values = nn.Embedding(2 * max_distance + 1, dim // heads)  # w^V
