@@ -243,7 +243,7 @@ def bench_model(
     if args.smoke:
         overrides += SMOKE_MODEL[compose_config(*overrides).model.arch]
     cfg = compose_config(*data_cfg, *overrides)
-    data = prepare_training_data(cfg)
+    data = prepare_training_data(cfg.data, cfg.cache_dir, cfg.run_dir)
     vocab = len(Vocab(data.vocab_models[1]))
     multiple = cfg.trainer.pad_to_multiple  # batches as training pads them
     order = TokenBatches(

@@ -96,13 +96,14 @@ def train(cfg: DictConfig, heatmap: Heatmap | None = None) -> dict[str, float]:
         if ranks.is_main:
             check_same_run(run_dir, cfg)
         resume = _state_to_resume(cfg, run_dir)
-        identity = text_identity(cfg)
+        identity = text_identity(cfg.data, cfg.cache_dir)
         data_changes = check_same_data(resume, identity, cfg.trainer.allow_data_change) if resume else []
+        labels = cfg.trainer.alignment_weight > 0  # supervised attention: batches carry links
         if ranks.is_main:  # before the run directory is touched: bad data leaves it as it was
-            data = prepare_training_data(cfg)
+            data = prepare_training_data(cfg.data, cfg.cache_dir, run_dir, labels=labels)
         ranks.barrier()  # the other ranks open what rank 0 prepared
         if not ranks.is_main:
-            data = prepare_training_data(cfg, build=False)
+            data = prepare_training_data(cfg.data, cfg.cache_dir, run_dir, labels=labels, build=False)
         valid_pairs = load_pairs(cfg, "valid")
         if ranks.is_main:
             stack.enter_context(run_dir_lock(run_dir))
