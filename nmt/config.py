@@ -130,9 +130,8 @@ class SubwordConfig(Schema):
     vocab_size: int = ranged(8000, COUNT)
     joint: bool = True  # one model for both languages (needed to share embeddings)
     character_coverage: float = ranged(1.0, Range(0, 1, open_low=True))
-    input_sentence_size: int = ranged(
-        1_000_000, COUNT
-    )  # larger corpora: a seeded sample of this many sentences
+    # larger corpora: a seeded sample of this many sentences
+    input_sentence_size: int = ranged(1_000_000, COUNT)
     # the sample's seed, not the run's: runs of every seed share one vocabulary (and can be ensembled)
     seed: int = ranged(1, SEED)
 
@@ -182,23 +181,20 @@ class RNNConfig(Schema):
     name: str = MISSING
     arch: str = "rnn"
     cell: str = choice("gru", CELLS)  # gru | lstm
-    attention: str = choice(
-        "additive", SCORES
-    )  # score: additive | dot | general | concat | scaled_dot | none
+    # score: additive | dot | general | concat | scaled_dot | none
+    attention: str = choice("additive", SCORES)
     # bahdanau (attend from s_{i-1}) | conditional (attend from s'_i, which has read y_{i-1}; Nematus)
     # | luong (attend from h_t, input feeding)
     decoder: str = choice("bahdanau", DECODERS)
     normalizer: str = choice("softmax", NORMALIZERS)  # softmax | sparsemax | entmax15 | entmax_bisect | hard
     entmax_alpha: float = ranged(1.5, ALPHA)  # alpha of entmax_bisect (> 1; 2 is sparsemax)
-    gumbel_tau: float = ranged(
-        1.0, POSITIVE
-    )  # temperature of the hard attention's Gumbel-softmax in training
+    # temperature of the hard attention's Gumbel-softmax in training
+    gumbel_tau: float = ranged(1.0, POSITIVE)
     span: str = choice("global", SPANS)  # global | local_m | local_p (Luong et al. 2015, local attention)
     window: int = 10  # D: local attention looks at source positions p_t - D .. p_t + D
     coverage: bool = False  # coverage vector in the additive score (Tu et al. 2016)
-    coverage_loss: float = ranged(
-        0.0, Range(0, None, note="0: none")
-    )  # lambda of the coverage loss (See et al. 2017); 0: none
+    # lambda of the coverage loss (See et al. 2017); 0: none
+    coverage_loss: float = ranged(0.0, Range(0, None, note="0: none"))
     # lexical model (Nguyen & Chiang 2018): the attended source embeddings feed the output layer
     lexical: bool = False
     # word keys: the attention scores [h_j; E x_j], the annotation and the source word itself
@@ -251,14 +247,12 @@ class TransformerConfig(Schema):
     activation: str = choice("relu", ACTIVATIONS)  # relu (as in the paper) | gelu
     dropout: float = ranged(0.1, PROBABILITY)
     attn_dropout: float = ranged(0.0, PROBABILITY)
-    normalizer: str = choice(
-        "softmax", NORMALIZERS
-    )  # every attention: softmax | sparsemax | entmax15 | entmax_bisect | hard
+    # every attention: softmax | sparsemax | entmax15 | entmax_bisect | hard
+    normalizer: str = choice("softmax", NORMALIZERS)
     entmax_alpha: float = ranged(1.5, ALPHA)  # alpha of entmax_bisect (> 1; Correia et al. 2019)
     gumbel_tau: float = ranged(1.0, POSITIVE)  # temperature of hard attention's Gumbel-softmax in training
-    max_relative_position: int = ranged(
-        0, Range(0, 2**31 - 1, integer=True, note="0: none")
-    )  # k > 0: relative positions in self-attention (Shaw et al. 2018)
+    # k > 0: relative positions in self-attention (Shaw et al. 2018)
+    max_relative_position: int = ranged(0, Range(0, 2**31 - 1, integer=True, note="0: none"))
     pre_norm: bool = True
     share_embeddings: bool = True  # source and target share one embedding (needs a joint vocabulary)
     tie_embeddings: bool = True  # output projection shares the target embedding matrix
@@ -289,9 +283,8 @@ class TrainerConfig(Schema):
     """How a model is trained: budget, batches, optimiser, schedule, precision, validation and saving."""
 
     max_steps: int = ranged(100_000, COUNT)
-    max_minutes: float | None = ranged(
-        None, POSITIVE
-    )  # wall-clock budget; whichever of the two comes first stops training
+    # wall-clock budget; whichever of the two comes first stops training
+    max_minutes: float | None = ranged(None, POSITIVE)
     batch_tokens: int = ranged(4096, COUNT)  # source + target tokens per batch, padding included
     # batch lengths are padded up to multiples of this, and a batch holds one (S, T) bucket, so batches
     # take few shapes (tensor cores; trainer=transformer_gpu sets 8); 1: each batch padded to its longest
@@ -315,15 +308,12 @@ class TrainerConfig(Schema):
     resume: bool = True  # continue from last.pt when the run directory has one
     allow_data_change: bool = False  # resume even when the training data changed since the run started
     update_freq: int = ranged(1, COUNT)  # micro-batches per optimiser update (gradient accumulation)
-    save_every: int = ranged(
-        0, SOME
-    )  # also write last.pt every N updates (0: at validations and on signals only)
-    save_every_minutes: float | None = ranged(
-        10.0, POSITIVE
-    )  # ... and every N minutes of training (None: never)
-    keep_last: int = ranged(
-        0, SOME
-    )  # step_N.pt snapshots of the latest periodic saves, for `nmt average --last`
+    # also write last.pt every N updates (0: at validations and on signals only)
+    save_every: int = ranged(0, SOME)
+    # ... and every N minutes of training (None: never)
+    save_every_minutes: float | None = ranged(10.0, POSITIVE)
+    # step_N.pt snapshots of the latest periodic saves, for `nmt average --last`
+    keep_last: int = ranged(0, SOME)
     keep_best: int = ranged(0, SOME)  # best_step_N.pt of the best validation BLEUs, for `nmt average --best`
     max_bad_steps: int = ranged(10, COUNT)  # stop after this many updates in a row with a non-finite loss
     # Supervised attention (Liu et al. 2016; Garg et al. 2019): weight of the loss that pulls the map
