@@ -116,7 +116,7 @@ def config_markdown() -> str:
         "# Configuration keys",
         "",
         "Generated from the dataclass schemas in `nmt/config.py` when the site is built. Every YAML "
-        "file under `nmt/configs/` is merged onto one of these schemas, so a misspelt key stops "
+        "file under `configs/` is merged onto one of these schemas, so a misspelt key stops "
         "`nmt train` at start-up with the key's name. Override any key on the command line: "
         "`nmt train model=transformer trainer.max_steps=2000 model.heads=8`.",
         "",

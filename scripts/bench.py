@@ -18,7 +18,7 @@ initialised at the default sizes:
 
 Steps alternate between ours and the reference (after a warm-up pass over the same batches), so a
 busy machine slows both alike. tokens/s counts real source and target tokens (padding excluded).
-Model FLOPs per batch are counted from the model's dimensions (``training_flops``): 2 FLOPs per
+Model FLOPs per batch are counted from the model's dimensions (``nmt.models.flops``): 2 FLOPs per
 multiply-add of every matrix product on real tokens, attention scores and context included, times 3
 for the forward and backward passes. MFU = those FLOP/s over the peak. Prints one Markdown table.
 """
@@ -49,6 +49,7 @@ from nmt.data.batching import Batch, TokenBatches
 from nmt.data.store import prepare_training_data
 from nmt.data.vocab import PAD, Vocab
 from nmt.models import build_model
+from nmt.models.flops import training_flops
 from nmt.models.transformer import causal_mask, sinusoidal_positions
 from nmt.runtime import autocast
 from nmt.training.step import Speedups, UpdateStep
@@ -64,7 +65,7 @@ SMOKE_MODEL = {  # the tests' tiny sizes
 def compose_config(*overrides: str) -> DictConfig:
     """The run config of ``nmt train data=multi30k_en_de OVERRIDES...``."""
     register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "nmt" / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         return compose("config", overrides=["data=multi30k_en_de", *overrides])
 
 
@@ -179,49 +180,6 @@ def reference_step(model: nn.Module, tc: Any, device: torch.device, dtype: torch
 
 
 # --------------------------------------------------------------------------- FLOPs and peak
-def training_flops(cfg: Any, vocab: int, batch: Batch) -> float:
-    """Model FLOPs of one training step on ``batch``'s real tokens: 3 x (forward), the forward being
-    2 x the multiply-adds of every matrix product (embedding lookups are free; attention over all S
-    keys of the sentence, causal ones included, as the kernels compute them)."""
-    src = batch.src_mask.sum(1).double()
-    tgt = (batch.tgt_out != PAD).sum(1).double()
-    if cfg.arch == "transformer":
-        d, f, enc, dec = cfg.d_model, cfg.ffn_dim, cfg.enc_layers, cfg.dec_layers
-        macs = (
-            src * enc * (4 * d * d + 2 * d * f)  # encoder projections and feed-forward
-            + src * dec * 2 * d * d  # cross-attention keys and values
-            + tgt * dec * (6 * d * d + 2 * d * f)  # decoder self q/k/v/o, cross q/o, feed-forward
-            + tgt * d * vocab  # output projection
-            + enc * src * src * 2 * d  # encoder scores and context
-            + dec * (tgt * tgt + tgt * src) * 2 * d  # decoder self- and cross-attention
-        )
-    else:
-        gates = {"gru": 3, "lstm": 4}[cfg.cell]
-        emb, hid, attn = cfg.emb_dim, cfg.hidden_dim, cfg.attn_dim
-        half = hid // 2
-
-        def rnn(inputs: int, size: int, layers: int) -> int:
-            """Multiply-adds per token and direction of a stack of RNN layers (the upper ones read hid)."""
-            return gates * size * (inputs + size + (layers - 1) * (hid + size))
-
-        scored = {"additive": attn, "concat": attn, "dot": hid, "scaled_dot": hid, "general": hid, "none": 0}
-        keyed = {"additive": hid * attn, "concat": hid * attn, "general": hid * hid}.get(cfg.attention, 0)
-        queried = {"additive": hid * attn, "concat": hid * attn}.get(cfg.attention, 0)
-        combine = 2 * hid * hid if cfg.decoder == "luong" else (2 * hid + emb) * hid
-        if cfg.decoder == "conditional":  # RNN_1 reads the previous word, RNN_2 the context
-            decoder = rnn(emb, hid, cfg.dec_layers) + rnn(hid, hid, cfg.dec_layers)
-        else:  # one RNN reads both
-            decoder = rnn(emb + hid, hid, cfg.dec_layers)
-        readout = hid * emb + emb * vocab if cfg.tie_embeddings else hid * vocab
-        macs = (
-            src * (2 * rnn(emb, half, cfg.enc_layers) + keyed)
-            + hid * hid  # the bridge, once per sentence
-            + tgt * (decoder + queried + combine + readout)
-            + tgt * src * (scored[cfg.attention] + hid)  # scores and context
-        )
-    return float(6 * macs.sum())
-
-
 def matmul_peak(size: int, dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
     """FLOP/s of the best of ``repeats`` (size x size) @ (size x size) products, after one warm-up."""
     a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
@@ -285,7 +243,7 @@ def bench_model(
     if args.smoke:
         overrides += SMOKE_MODEL[compose_config(*overrides).model.arch]
     cfg = compose_config(*data_cfg, *overrides)
-    data = prepare_training_data(cfg)
+    data = prepare_training_data(cfg.data, cfg.cache_dir, cfg.run_dir)
     vocab = len(Vocab(data.vocab_models[1]))
     multiple = cfg.trainer.pad_to_multiple  # batches as training pads them
     order = TokenBatches(
@@ -293,7 +251,7 @@ def bench_model(
     ).batches()
     batches = [data.corpus.batch(indices).padded_to(multiple).to(device) for indices in order[: args.steps]]
     real_tokens = [b.num_tokens + int(b.src_mask.sum()) for b in batches]
-    flops = [training_flops(cfg.model, vocab, b) for b in batches]
+    flops = [training_flops(cfg.model, vocab, b.src_mask.sum(1), (b.tgt_out != PAD).sum(1)) for b in batches]
     rows, ablations, memory = [], [], []
     if device.type == "cuda":
         largest = max(batches, key=lambda b: b.num_tokens + int(b.src_mask.sum()))

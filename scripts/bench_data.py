@@ -71,7 +71,7 @@ def work_prepare(args: argparse.Namespace) -> dict[str, Any]:
 
     cfg = worker_config(args)
     start = time.perf_counter()
-    data = prepare_training_data(cfg)
+    data = prepare_training_data(cfg.data, cfg.cache_dir, cfg.run_dir)
     return {"pairs": len(data.corpus), "report": data.report, "seconds": time.perf_counter() - start}
 
 
@@ -81,7 +81,7 @@ def work_batches(args: argparse.Namespace) -> dict[str, Any]:
     from nmt.data.store import prepare_training_data
 
     cfg = worker_config(args)
-    corpus = prepare_training_data(cfg, build=False).corpus
+    corpus = prepare_training_data(cfg.data, cfg.cache_dir, cfg.run_dir, build=False).corpus
     lengths, multiple = (corpus.src_lengths, corpus.tgt_lengths), cfg.trainer.pad_to_multiple
     batches = TokenBatches(*lengths, args.batch_tokens, seed=1, pad_to_multiple=multiple)
     batches.set_epoch(1)
@@ -121,9 +121,9 @@ def work_ddp(args: argparse.Namespace) -> dict[str, Any]:
     rank, world = dist.get_rank(), dist.get_world_size()
     cfg = worker_config(args)
     if rank == 0:
-        prepare_training_data(cfg)
+        prepare_training_data(cfg.data, cfg.cache_dir, cfg.run_dir)
     dist.barrier()
-    data = prepare_training_data(cfg, build=rank == 0)
+    data = prepare_training_data(cfg.data, cfg.cache_dir, cfg.run_dir, build=rank == 0)
     multiple = cfg.trainer.pad_to_multiple
     batches = TokenBatches(
         data.corpus.src_lengths,

@@ -81,7 +81,7 @@ class Recompute(EncoderDecoder):
 def test_set() -> tuple[list[str], list[str]]:
     """Multi30k En-De test_2016_flickr: sources and references."""
     register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "nmt" / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose("config", overrides=["data=multi30k_en_de"])
     pairs = load_pairs(cfg, "test")
     return [s for s, _ in pairs], [t for _, t in pairs]

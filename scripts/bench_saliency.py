@@ -54,9 +54,9 @@ def word_ids(src: Path, tgt: Path, count: int, vocab: int) -> Pairs:
 def small_model(name: str, vocab: int) -> EncoderDecoder:
     """A randomly initialised ``model=NAME`` of SIZES, in eval mode."""
     register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "nmt" / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose("config", overrides=[f"model={name}"]).model
-    with initialize_config_dir(config_dir=str(REPO / "nmt" / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose("config", overrides=[f"model={name}", *SIZES[cfg.arch]]).model
     torch.manual_seed(0)
     return build_model(cfg, vocab, vocab, PAD).eval()

@@ -36,7 +36,7 @@ def data_dir() -> Path:
     return DATA_DIR
 
 
-MODEL_CONFIGS = sorted(p.stem for p in (REPO / "nmt" / "configs" / "model").glob("*.yaml"))
+MODEL_CONFIGS = sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml"))
 TINY_MODEL = {  # overrides that shrink each family to seconds of CPU time
     "rnn": ["model.emb_dim=16", "model.hidden_dim=32", "model.attn_dim=16"],
     "transformer": [
@@ -57,13 +57,13 @@ def compose(*overrides: str):
     from nmt.config import register_configs
 
     register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "nmt" / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         return hydra_compose("config", overrides=list(overrides))
 
 
 @functools.cache
 def tiny_model_config(name: str):
-    """The model config ``name`` (nmt/configs/model/NAME.yaml) with tiny dimensions (composed once:
+    """The model config ``name`` (configs/model/NAME.yaml) with tiny dimensions (composed once:
     callers must not change it)."""
     arch = compose(f"model={name}").model.arch
     return compose(f"model={name}", *TINY_MODEL[arch]).model

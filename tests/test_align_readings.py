@@ -243,9 +243,9 @@ def test_data_options_are_part_of_the_prepared_corpus_key(tmp_path: Path) -> Non
         "tgt: {path: wmt/train/news-commentary-5k.en-fr.fr}, max_pairs: 100}]",
     ]
     options = ([], ["data.lowercase=true"], ["data.reverse=true"], ["data.tokenize=moses"])
-    entries = {prepare_text(compose(*base, *more)) for more in options}
+    entries = {prepare_text(compose(*base, *more).data, tmp_path) for more in options}
     assert len(entries) == 4
-    assert prepare_text(compose(*base)) in entries  # and the same settings find their entry again
+    assert prepare_text(compose(*base).data, tmp_path) in entries  # the same settings find their entry again
 
 
 def test_data_and_supervision_settings_are_checked(tmp_path: Path) -> None:

@@ -8,20 +8,16 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from nmt.models.attention import (
-    SCORES,
-    LocalAttention,
-    MultiHeadAttention,
-    RelativeMultiHeadAttention,
-    build_attention,
-)
-from nmt.models.normalizers import NORMALIZERS, Normalizer, build_normalizer
+from nmt.config import NORMALIZERS
+from nmt.models.attention import SCORES, build_attention
+from nmt.models.multihead import MultiHeadAttention, RelativeMultiHeadAttention
+from nmt.models.normalizers import Normalizer, build_normalizer
 
 DIM, HEADS = 8, 2
 MECHANISMS: dict[str, Callable[[Normalizer], torch.nn.Module]] = {
     **{kind: (lambda n, kind=kind: build_attention(kind, DIM, DIM, 5, n)) for kind in SCORES},
-    "local_m": lambda n: build_attention("general", DIM, DIM, None, n, span="local_m", window=1),
-    "local_p": lambda n: build_attention("dot", DIM, DIM, None, n, span="local_p", window=2),
+    "local_m": lambda n: build_attention("general", DIM, DIM, 5, n, span="local_m", window=1),
+    "local_p": lambda n: build_attention("dot", DIM, DIM, 5, n, span="local_p", window=2),
     "coverage": lambda n: build_attention("additive", DIM, DIM, 5, n, coverage=True, coverage_loss=1.0),
     "multihead": lambda n: MultiHeadAttention(DIM, HEADS, normalizer=n),
     "relative": lambda n: RelativeMultiHeadAttention(DIM, HEADS, normalizer=n, max_distance=2),
@@ -105,15 +101,15 @@ def test_entmax_bisect_spans_softmax_to_sparsemax() -> None:
 def test_local_attention_is_zero_outside_its_window(mechanism: str, normalizer: str) -> None:
     query, keys, mask = _inputs()
     attention = _build(mechanism, normalizer)
-    assert isinstance(attention, LocalAttention)
+    span = attention.span
     history = attention.start(mask)
     for _ in range(3):  # a few decoder steps, one query each
         step_query = query[:, :1]
         _, weights = attention(step_query, keys, keys, mask, history=history)
-        centre = attention.position(step_query, mask, history)  # (B, 1)
+        centre = span.position(step_query, mask, history)  # (B, 1)
         distance = (torch.arange(6) - centre.unsqueeze(-1)).abs()  # (B, 1, S)
-        assert (weights[distance > attention.window] == 0).all()
-        assert (weights[distance <= attention.window].sum() > 0).all()
+        assert (weights[distance > span.window] == 0).all()
+        assert (weights[distance <= span.window].sum() > 0).all()
         assert ((centre >= 0) & (centre <= mask.sum(-1) - 1)).all()
         history = attention.advance(history, weights)
 
@@ -123,7 +119,7 @@ def test_local_m_follows_the_target_position() -> None:
     attention = _build("local_m", "softmax")
     history = attention.start(mask)
     for t in range(4):
-        centre = attention.position(query[:, :1], mask, history)
+        centre = attention.span.position(query[:, :1], mask, history)
         torch.testing.assert_close(centre, torch.tensor([[t], [min(t, 3)], [0]], dtype=torch.float))
         _, weights = attention(query[:, :1], keys, keys, mask, history=history)
         history = attention.advance(history, weights)
@@ -165,7 +161,7 @@ def test_coverage_sums_past_weights_and_penalises_attending_again() -> None:
 
 def test_none_is_the_mean_of_the_encoder_states_whatever_the_query() -> None:
     query, keys, mask = _inputs()
-    context, _ = build_attention("none", 8, 8)(query, keys, keys, mask)
+    context, _ = build_attention("none", 8, 8, 8)(query, keys, keys, mask)
     real = mask.squeeze(1).unsqueeze(-1).float()
     mean = (keys * real).sum(1) / real.sum(1)
     torch.testing.assert_close(context, mean.unsqueeze(1).expand(-1, 4, -1))
@@ -173,7 +169,7 @@ def test_none_is_the_mean_of_the_encoder_states_whatever_the_query() -> None:
 
 def test_dot_scores_are_inner_products() -> None:
     query, keys, mask = _inputs()
-    _, weights = build_attention("dot", 8, 8)(query, keys, keys, mask)
+    _, weights = build_attention("dot", 8, 8, 8)(query, keys, keys, mask)
     expected = torch.softmax((query @ keys.transpose(1, 2)).masked_fill(~mask, float("-inf")), -1)
     torch.testing.assert_close(weights, expected)
 

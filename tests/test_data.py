@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def data_config(name: str) -> Any:
     """configs/data/NAME.yaml merged onto the DataConfig schema."""
-    raw = OmegaConf.load(REPO / "nmt" / "configs" / "data" / f"{name}.yaml")
+    raw = OmegaConf.load(REPO / "configs" / "data" / f"{name}.yaml")
     raw.pop("defaults")
     return OmegaConf.merge(OmegaConf.structured(DataConfig), raw)
 

@@ -71,7 +71,7 @@ def test_a_wheel_install_trains_and_translates(tmp_path: Path) -> None:
 
 def test_a_config_folder_of_your_own_adds_to_the_packaged_ones(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    corpus = (REPO / "nmt" / "configs" / "data" / "multi30k_en_de.yaml").read_text()
+    corpus = (REPO / "configs" / "data" / "multi30k_en_de.yaml").read_text()
     (tmp_path / "data" / "my_corpus.yaml").write_text(
         corpus.replace("name: multi30k_en_de", "name: my_corpus")
     )

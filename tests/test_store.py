@@ -13,7 +13,7 @@ from conftest import compose
 
 from nmt.config import SubwordConfig
 from nmt.data import store
-from nmt.data.store import open_text, prepare_text, prepare_training_data, sample_sentences
+from nmt.data.store import TrainingData, open_text, prepare_text, prepare_training_data, sample_sentences
 from nmt.data.vocab import Vocab, train_vocab
 from nmt.errors import NmtError
 
@@ -38,6 +38,11 @@ def text_corpus(tmp_path: Path, pairs: list[tuple[str, str]], *overrides: str) -
     return config(tmp_path, *files, "data.spm.vocab_size=100", *overrides)
 
 
+def prepared(cfg: Any, build: bool = True) -> TrainingData:
+    """``prepare_training_data`` of a run config's data, cache and run directory."""
+    return prepare_training_data(cfg.data, cfg.cache_dir, cfg.run_dir, build=build)
+
+
 def multi30k(data_dir: Path, count: int) -> list[tuple[str, str]]:
     with (
         gzip.open(data_dir / "multi30k/train.en.gz", "rt") as en,
@@ -48,8 +53,8 @@ def multi30k(data_dir: Path, count: int) -> list[tuple[str, str]]:
 
 def test_ids_decode_back_to_the_cleaned_text(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    data = prepare_training_data(cfg)
-    text = open_text(prepare_text(cfg))
+    data = prepared(cfg)
+    text = open_text(prepare_text(cfg.data, cfg.cache_dir))
     assert len(data.corpus) == len(text) == data.report["kept"] == 500
     src_vocab, tgt_vocab = (Vocab(path) for path in data.vocab_models)
     every = np.arange(len(text))
@@ -65,17 +70,17 @@ def test_ids_decode_back_to_the_cleaned_text(tmp_path: Path) -> None:
 
 def test_separate_vocabularies_encode_each_side(tmp_path: Path) -> None:
     cfg = config(tmp_path, "data.spm.joint=false")
-    data = prepare_training_data(cfg)
+    data = prepared(cfg)
     src_vocab, tgt_vocab = (Vocab(path) for path in data.vocab_models)
     assert [p.name for p in data.vocab_models] == ["spm.src.model", "spm.tgt.model"]
-    text = open_text(prepare_text(cfg))
+    text = open_text(prepare_text(cfg.data, cfg.cache_dir))
     batch = data.corpus.dataset[np.arange(50)]
     assert src_vocab.decode(batch.column("src_ids").to_pylist()) == text["src"][:50]
     assert tgt_vocab.decode(batch.column("tgt_ids").to_pylist()) == text["tgt"][:50]
 
 
 def test_a_batch_holds_the_pairs_it_names(tmp_path: Path) -> None:
-    data = prepare_training_data(config(tmp_path))
+    data = prepared(config(tmp_path))
     batch = data.corpus.batch(np.array([7, 3]))
     assert batch.src.shape[0] == 2
     assert int(batch.src_mask[0].sum()) == data.corpus.src_lengths[7] + 1  # + EOS
@@ -84,28 +89,28 @@ def test_a_batch_holds_the_pairs_it_names(tmp_path: Path) -> None:
 
 def test_a_second_preparation_reuses_every_entry(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    prepare_training_data(cfg)
-    prepared = tmp_path / "cache" / "prepared"
-    before = {p: p.stat().st_mtime_ns for p in prepared.rglob("*")}
-    again = prepare_training_data(cfg, build=False)  # would raise if anything had to be built
-    assert {p: p.stat().st_mtime_ns for p in prepared.rglob("*")} == before
+    prepared(cfg)
+    cache = tmp_path / "cache" / "prepared"
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*")}
+    again = prepared(cfg, build=False)  # would raise if anything had to be built
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*")} == before
     assert len(again.corpus) == 500
 
 
 def test_a_changed_source_file_is_prepared_again(tmp_path: Path, data_dir: Path) -> None:
     pairs = multi30k(data_dir, 200)
     cfg = text_corpus(tmp_path, pairs)
-    first = prepare_text(cfg)
+    first = prepare_text(cfg.data, cfg.cache_dir)
     with (tmp_path / "c.en").open("a") as en, (tmp_path / "c.fr").open("a") as fr:
         en.write("A brand new sentence.\n")
         fr.write("Une phrase toute neuve.\n")
-    second = prepare_text(cfg)
+    second = prepare_text(cfg.data, cfg.cache_dir)
     assert second != first and first.is_dir()
     assert open_text(second)[-1] == {"src": "A brand new sentence.", "tgt": "Une phrase toute neuve."}
     # same size, new content: the modification time tells
     (tmp_path / "c.fr").write_text((tmp_path / "c.fr").read_text().replace("Une", "Une"[::-1]))
     os.utime(tmp_path / "c.fr", ns=(1, 1))
-    assert prepare_text(cfg) not in (first, second)
+    assert prepare_text(cfg.data, cfg.cache_dir) not in (first, second)
 
 
 def test_cleaning_counts_each_reason_and_keeps_the_order(tmp_path: Path) -> None:
@@ -119,35 +124,36 @@ def test_cleaning_counts_each_reason_and_keeps_the_order(tmp_path: Path) -> None
         ("A café here.", "Un café ici."),  # duplicate of the first after normalisation
     ]
     cfg = text_corpus(tmp_path, pairs, "data.clean.max_words=10", "data.clean.max_ratio=3.0")
-    data = prepare_training_data(cfg)
-    text = open_text(prepare_text(cfg))
+    data = prepared(cfg)
+    text = open_text(prepare_text(cfg.data, cfg.cache_dir))
     assert list(zip(text["src"], text["tgt"], strict=True)) == [
         ("A caf\u00e9 here.", "Un café ici."),
         ("one two three", "un"),
     ]
     assert data.report == {"read": 7, "kept": 2, "empty": 2, "too_long": 1, "ratio": 1, "duplicate": 1}
-    undeduplicated = prepare_training_data(
+    undeduplicated = prepared(
         text_corpus(tmp_path, pairs, "data.clean.max_words=10", "data.clean.dedupe=false")
     )
     assert undeduplicated.report["duplicate"] == 0 and undeduplicated.report["kept"] == 3
 
 
 def test_worker_processes_prepare_the_same_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    one = prepare_training_data(config(tmp_path / "one", "data.num_proc=1"))
+    one = prepared(config(tmp_path / "one", "data.num_proc=1"))
     monkeypatch.setattr(store, "PARALLEL_MIN_PAIRS", 0)  # even 500 pairs go to two workers,
     monkeypatch.setattr(store, "PIECE", 128)  # in pieces of 128
-    two = prepare_training_data(config(tmp_path / "two", "data.num_proc=2"))
+    two = prepared(config(tmp_path / "two", "data.num_proc=2"))
     every = np.arange(500)
     assert one.corpus.dataset[every].equals(two.corpus.dataset[every])
 
 
 def test_a_resumed_run_encodes_with_its_own_vocabulary(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    cached = prepare_training_data(cfg)
+    cached = prepared(cfg)
     (tmp_path / "run").mkdir()
     own = tmp_path / "run" / "spm.model"
-    train_vocab(open_text(prepare_text(cfg))["src"], own, SubwordConfig(vocab_size=300))
-    resumed = prepare_training_data(cfg)
+    sources = open_text(prepare_text(cfg.data, cfg.cache_dir))["src"]
+    train_vocab(sources, own, SubwordConfig(vocab_size=300))
+    resumed = prepared(cfg)
     assert resumed.vocab_models == (own, own)
     assert len(Vocab(own)) == 300 and len(Vocab(cached.vocab_models[0])) == 400
     assert not np.array_equal(resumed.corpus.src_lengths, cached.corpus.src_lengths)
@@ -155,16 +161,17 @@ def test_a_resumed_run_encodes_with_its_own_vocabulary(tmp_path: Path) -> None:
 
 def test_runs_of_every_seed_share_one_vocabulary_and_its_ids(tmp_path: Path) -> None:
     """The vocabulary sample has a seed of its own (data.spm.seed): a run's seed does not change it."""
-    one = prepare_training_data(config(tmp_path, "seed=1"))
-    two = prepare_training_data(config(tmp_path, "seed=2"))
-    other_sample = prepare_training_data(config(tmp_path, "seed=2", "data.spm.seed=2"))
+    one = prepared(config(tmp_path, "seed=1"))
+    two = prepared(config(tmp_path, "seed=2"))
+    other_sample = prepared(config(tmp_path, "seed=2", "data.spm.seed=2"))
     assert one.vocab_models == two.vocab_models != other_sample.vocab_models
     assert one.corpus.dataset.cache_files == two.corpus.dataset.cache_files != []
 
 
 def test_a_sampled_vocabulary_depends_only_on_the_seed(tmp_path: Path) -> None:
     """Corpora over input_sentence_size are sampled with the seed: same seed, same pieces and scores."""
-    text = open_text(prepare_text(config(tmp_path, "data.train.max_pairs=2000")))
+    corpus = config(tmp_path, "data.train.max_pairs=2000")
+    text = open_text(prepare_text(corpus.data, corpus.cache_dir))
     cfg = SubwordConfig(vocab_size=300)
 
     def pieces(seed: int, name: str) -> list[tuple[str, float]]:
@@ -180,7 +187,7 @@ def test_a_sampled_vocabulary_depends_only_on_the_seed(tmp_path: Path) -> None:
 # ----------------------------------------------------------------- bad input
 def test_an_empty_corpus_names_its_files(tmp_path: Path) -> None:
     with pytest.raises(NmtError, match="holds no sentence pairs") as err:
-        prepare_training_data(text_corpus(tmp_path, []))
+        prepared(text_corpus(tmp_path, []))
     assert "c.en" in str(err.value) and "c.fr" in str(err.value)
     assert not list((tmp_path / "cache" / "prepared").iterdir())  # nothing half-built is left
 
@@ -188,7 +195,7 @@ def test_an_empty_corpus_names_its_files(tmp_path: Path) -> None:
 def test_cleaning_every_pair_away_names_the_cleaning_keys(tmp_path: Path, data_dir: Path) -> None:
     cfg = text_corpus(tmp_path, multi30k(data_dir, 50), "data.clean.max_words=2")
     with pytest.raises(NmtError, match=r"cleaning dropped all 50 pairs") as err:
-        prepare_training_data(cfg)
+        prepared(cfg)
     assert (
         "data.clean" in str(err.value) and "max_words=2" in str(err.value) and "too_long 50" in str(err.value)
     )
@@ -197,13 +204,13 @@ def test_cleaning_every_pair_away_names_the_cleaning_keys(tmp_path: Path, data_d
 def test_a_vocabulary_too_small_for_the_characters_names_the_minimum(tmp_path: Path) -> None:
     cfg = config(tmp_path, "data.spm.vocab_size=30")
     with pytest.raises(NmtError, match=r"data\.spm\.vocab_size=30 is too small") as err:
-        prepare_training_data(cfg)
+        prepared(cfg)
     needed = int(str(err.value).split("at least ")[1].split()[0])
     assert needed > 30
-    data = prepare_training_data(config(tmp_path, f"data.spm.vocab_size={needed}"))  # the minimum is enough
+    data = prepared(config(tmp_path, f"data.spm.vocab_size={needed}"))  # the minimum is enough
     assert len(Vocab(data.vocab_models[0])) == needed
 
 
 def test_ranks_other_than_0_never_build(tmp_path: Path) -> None:
     with pytest.raises(NmtError, match="rank 0 should have prepared it"):
-        prepare_training_data(config(tmp_path), build=False)
+        prepared(config(tmp_path), build=False)

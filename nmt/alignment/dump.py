@@ -11,16 +11,14 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from nmt.alignment.words import word_alignment
 from nmt.errors import NmtError
 from nmt.outputs import atomic_write
-
-if TYPE_CHECKING:
-    from nmt.translate import Translation
+from nmt.translate import Translation
 
 DIGITS = 4
 _TEXT = ("source", "translation")

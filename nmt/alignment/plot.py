@@ -16,7 +16,7 @@ from urllib.parse import quote
 import numpy as np
 from matplotlib.figure import Figure
 
-from nmt.alignment.words import Matrix, as_array
+from nmt.alignment.words import Matrix, as_array, words_from_pieces
 from nmt.errors import NmtError
 from nmt.outputs import atomic_write, write_text
 
@@ -87,6 +87,13 @@ def heatmap_figure(
             ax.set_title(name)
     fig.colorbar(image, ax=fig.axes, fraction=0.05, pad=0.02)
     return fig
+
+
+def piece_heatmap(attention: Matrix, src_pieces: list[str], tgt_pieces: list[str]) -> Figure:
+    """The word-level heatmap of a subword attention map (T, S) between ``tgt_pieces`` and
+    ``src_pieces`` (what the trainer draws into TensorBoard at every validation)."""
+    table = words_from_pieces(attention, src_pieces, tgt_pieces)
+    return heatmap_figure(table.matrix, table.src_words, table.tgt_words)
 
 
 def image_format(path: Path) -> str:

@@ -20,15 +20,13 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 
 from nmt.data.vocab import EOS_PIECE
-
-if TYPE_CHECKING:
-    from nmt.translate import Translation
+from nmt.translate import Translation
 
 WORD_START = "▁"
 CLITICS = ("qu", "c", "d", "j", "l", "m", "n", "s", "t")

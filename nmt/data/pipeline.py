@@ -25,7 +25,7 @@ def load_pairs(cfg: DictConfig, split: str) -> Pairs:
     if split == "train":
         from nmt.data.store import open_text, prepare_text  # `datasets` takes a second to import
 
-        text = open_text(prepare_text(cfg))
+        text = open_text(prepare_text(cfg.data, cfg.cache_dir))
         return list(zip(text["src"], text["tgt"], strict=True))
     return normalize_pairs(load_split(cfg.data, split, cfg.cache_dir))
 

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 import sentencepiece as spm
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.config import DataConfig
 from nmt.data.batching import Batch, make_batch
 from nmt.data.clean import DROP_REASONS, KEEP, clean_batch
 from nmt.data.links import LINKS_VERSION, AttentionLabels, WordLinks, align_corpus
@@ -103,29 +104,30 @@ def _dropped(report: dict[str, int]) -> str:
     return ", ".join(f"{reason} {report[reason]}" for reason in DROP_REASONS)
 
 
-def prepare_training_data(cfg: DictConfig, build: bool = True) -> TrainingData:
-    """The run's training corpus, prepared into ``cfg.cache_dir`` unless already there.
+def prepare_training_data(
+    data: DataConfig, cache_dir: str | Path, run_dir: str | Path, *, labels: bool = False, build: bool = True
+) -> TrainingData:
+    """The training corpus of ``data``, prepared into ``cache_dir`` unless already there.
 
-    The vocabulary is the run directory's when it has one (a resumed run), else the cache's (trained
-    there when missing). With ``trainer.alignment_weight`` > 0 every batch carries attention labels
-    from eflomal's links (``prepare_links``). With ``build=False`` (DDP ranks other than 0) nothing
-    is built: a missing entry is an error.
+    The vocabulary is ``run_dir``'s when it has one (a resumed run), else the cache's (trained there
+    when missing). With ``labels`` (supervised attention) every batch carries attention labels from
+    eflomal's links (``prepare_links``). With ``build=False`` (DDP ranks other than 0) nothing is
+    built: a missing entry is an error.
     """
-    text_dir = prepare_text(cfg, build)
-    src_model, tgt_model = vocab_paths(cfg.run_dir, cfg.data.spm.joint)
+    text_dir = prepare_text(data, cache_dir, build)
+    src_model, tgt_model = vocab_paths(run_dir, data.spm.joint)
     if not (src_model.is_file() and tgt_model.is_file()):
-        src_model, tgt_model = prepare_vocabs(text_dir, cfg.data.spm, build)
-    corpus = prepare_ids(text_dir, (src_model, tgt_model), _num_proc(cfg.data.num_proc), build)
-    if cfg.trainer.alignment_weight > 0:
+        src_model, tgt_model = prepare_vocabs(text_dir, data.spm, build)
+    corpus = prepare_ids(text_dir, (src_model, tgt_model), _num_proc(data.num_proc), build)
+    if labels:
         corpus.labels = AttentionLabels(prepare_links(text_dir, build), src_model, tgt_model)
     return TrainingData(corpus, (src_model, tgt_model), read_report(text_dir))
 
 
 # ----------------------------------------------------------------- text
-def text_identity(cfg: DictConfig) -> dict[str, Any]:
-    """What the prepared training pairs depend on (hashed into their cache key): the sources' files
-    (resolved path, size, modification time) and the options that read and clean them."""
-    data = cfg.data
+def text_identity(data: DataConfig, cache_dir: str | Path) -> dict[str, Any]:
+    """What the prepared training pairs of ``data`` depend on (hashed into their cache key): the
+    sources' files (resolved path, size, modification time) and the options that read and clean them."""
     return {
         "version": VERSION,
         "split": OmegaConf.to_container(data.train, resolve=True),
@@ -135,23 +137,20 @@ def text_identity(cfg: DictConfig) -> dict[str, Any]:
         "reverse": data.reverse,
         "hash_split": OmegaConf.to_container(data.hash_split, resolve=True),
         "clean": OmegaConf.to_container(data.clean, resolve=True),
-        "files": [_file_identity(path) for path in split_files(data, "train", cfg.cache_dir)],
+        "files": [_file_identity(path) for path in split_files(data, "train", cache_dir)],
     }
 
 
-def prepare_text(cfg: DictConfig, build: bool = True) -> Path:
-    """The cache entry of the cleaned training pairs (see the module doc); raises NmtError when the
-    corpus is empty or cleaning drops every pair."""
-    data = cfg.data
-    files = split_files(data, "train", cfg.cache_dir)
-    identity = text_identity(cfg)
-    entry = Path(cfg.cache_dir) / "prepared" / _key(identity)
+def prepare_text(data: DataConfig, cache_dir: str | Path, build: bool = True) -> Path:
+    """The cache entry of the cleaned training pairs of ``data`` (see the module doc); raises NmtError
+    when the corpus is empty or cleaning drops every pair."""
+    files = split_files(data, "train", cache_dir)
+    identity = text_identity(data, cache_dir)
+    entry = Path(cache_dir) / "prepared" / _key(identity)
     where = ", ".join(map(str, files)) or f"dataset {data.train.hub.path!r}"
 
     def build_text(out: Path, work: Path) -> None:
-        raw = _write_pairs(
-            iter_split(data, "train", cfg.cache_dir), work / "raw.arrow", f"reading {data.name}"
-        )
+        raw = _write_pairs(iter_split(data, "train", cache_dir), work / "raw.arrow", f"reading {data.name}")
         if len(raw) == 0:
             raise NmtError(f"data.train: {where} holds no sentence pairs")
         clean = OmegaConf.to_container(data.clean, resolve=True)

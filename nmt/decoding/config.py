@@ -66,11 +66,6 @@ class DecodeConfig:
         (default: the command-line option) and the range."""
         return RANGES[name].check(label or option(name), value)
 
-    @property
-    def strategy_name(self) -> str:
-        """greedy, beam or sampling."""
-        return "sampling" if self.sampling else "greedy" if self.beam == 1 else "beam"
-
     def key(self) -> dict[str, Any]:
         """The settings that decide the output (what a hypothesis cache must match)."""
         settings = asdict(self)

@@ -16,7 +16,7 @@ EOS) over the real source positions (pieces and EOS):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -32,9 +32,6 @@ class AttentionStatistics:
     zeros: float
     max_weight: float
     diagonal: float
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def map_statistics(maps: torch.Tensor) -> dict[str, torch.Tensor]:

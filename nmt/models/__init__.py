@@ -20,9 +20,10 @@ def build_model(
     ``nmt.data.vocab`` trains sentencepiece with; ``load_run`` passes the loaded vocabulary's own)."""
     specials = SpecialIds(pad=pad_id, bos=bos_id, eos=eos_id)
     if cfg.arch == "rnn":
-        from nmt.models.rnn import RNNEncoderDecoder
+        from nmt.models.rnn import DECODERS
 
-        return RNNEncoderDecoder(_typed(RNNConfig, cfg), src_vocab, tgt_vocab, specials)
+        rnn = _typed(RNNConfig, cfg)
+        return DECODERS[rnn.decoder](rnn, src_vocab, tgt_vocab, specials)
     if cfg.arch == "transformer":
         from nmt.models.transformer import Transformer
 

@@ -30,6 +30,11 @@ RNNencdec baseline that conditions on a fixed summary of the source.
 The attention's own decoder history (local-m's step, coverage's sum of past weights) lives in the
 decoder state beside the RNN's, and its loss terms (the coverage loss) add up over the target
 tokens of a training forward pass into ``auxiliary_loss``.
+
+One class per decoder (``DECODERS``, chosen by ``model.decoder``): each builds its own recurrent
+layers (``build_decoder``) and says how one target step runs (``transition``); the encoder,
+attention, lexical model and readout are the base class's. The cell (``model.cell``: GRU or LSTM)
+says how the RNN's state is kept in the decoder state (``CELLS``).
 """
 
 from __future__ import annotations
@@ -43,34 +48,70 @@ from nmt.models.attention import build_attention
 from nmt.models.base import EncoderDecoder, SpecialIds, State
 from nmt.models.normalizers import build_normalizer
 
-CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
-DECODERS = ("bahdanau", "conditional", "luong")
+RNNState = Tensor | tuple[Tensor, Tensor]
+"""What torch's GRU (h) or LSTM ((h, c)) takes and returns, layers first: (L, B, H)."""
+Attended = tuple[Tensor, State, Tensor | None]
+"""A step's attention weights (B, 1, S), the attention's history one step later, its loss term (B,)."""
+
+
+class GRUStates:
+    """A GRU's state in the decoder state: ``hidden`` (B, L, H)."""
+
+    rnn: type[nn.RNNBase] = nn.GRU
+
+    def start(self, hidden: Tensor) -> State:
+        return {"hidden": hidden}
+
+    def to_rnn(self, state: State) -> RNNState:
+        return state["hidden"].transpose(0, 1).contiguous()
+
+    def from_rnn(self, rnn_state: RNNState) -> State:
+        return {"hidden": rnn_state.transpose(0, 1)}
+
+    def final_hidden(self, final: RNNState) -> Tensor:
+        """The encoder's final h (layers * 2, B, H/2)."""
+        return final
+
+
+class LSTMStates(GRUStates):
+    """An LSTM's state in the decoder state: ``hidden`` and ``cell`` (B, L, H), the cell starting at 0."""
+
+    rnn = nn.LSTM
+
+    def start(self, hidden: Tensor) -> State:
+        return {"hidden": hidden, "cell": torch.zeros_like(hidden)}
+
+    def to_rnn(self, state: State) -> RNNState:
+        return super().to_rnn(state), state["cell"].transpose(0, 1).contiguous()
+
+    def from_rnn(self, rnn_state: RNNState) -> State:
+        return {"hidden": rnn_state[0].transpose(0, 1), "cell": rnn_state[1].transpose(0, 1)}
+
+    def final_hidden(self, final: RNNState) -> Tensor:
+        return final[0]
+
+
+CELLS: dict[str, GRUStates] = {"gru": GRUStates(), "lstm": LSTMStates()}
+"""``model.cell``."""
 
 
 class RNNEncoderDecoder(EncoderDecoder):
+    """What every RNN decoder shares; subclasses build the decoder's layers and run its step."""
+
     source_keys = frozenset({"keys", "values", "mask", "summary", "embeddings"})
 
     def __init__(self, cfg: RNNConfig, src_vocab: int, tgt_vocab: int, specials: SpecialIds) -> None:
         super().__init__()
-        if cfg.cell not in CELLS:
-            raise ValueError(f"model.cell: unknown RNN cell {cfg.cell!r}; choose one of {', '.join(CELLS)}")
-        if cfg.decoder not in DECODERS:
-            choices = ", ".join(DECODERS)
-            raise ValueError(f"model.decoder: unknown decoder {cfg.decoder!r}; choose one of {choices}")
-        if cfg.hidden_dim % 2:
-            raise ValueError("model.hidden_dim must be even (the encoder has hidden_dim/2 per direction)")
         self.specials, self.pad_id = specials, specials.pad
-        self.luong, self.is_lstm = cfg.decoder == "luong", cfg.cell == "lstm"
-        self.conditional = cfg.decoder == "conditional"
-        self.uniform_attention = cfg.attention == "none"
+        self.cell = CELLS[cfg.cell]
         self.word_keys = cfg.word_keys
-        hid, emb, cell = cfg.hidden_dim, cfg.emb_dim, CELLS[cfg.cell]
+        hid, emb = cfg.hidden_dim, cfg.emb_dim
         self.dropout = nn.Dropout(cfg.dropout)
         self.src_embed = nn.Embedding(src_vocab, emb, padding_idx=specials.pad)
         self.source_tap = nn.Identity()
         self.tgt_embed = nn.Embedding(tgt_vocab, emb, padding_idx=specials.pad)
         inner_dropout = cfg.dropout if cfg.enc_layers > 1 else 0.0
-        self.encoder = cell(
+        self.encoder = self.cell.rnn(
             emb, hid // 2, cfg.enc_layers, batch_first=True, bidirectional=True, dropout=inner_dropout
         )
         self.bridge = nn.Linear(hid, hid)
@@ -86,18 +127,30 @@ class RNNEncoderDecoder(EncoderDecoder):
             coverage_loss=cfg.coverage_loss,
         )
         self._auxiliary_loss: Tensor | None = None
-        self.lexical = LexicalModel(emb, hid) if cfg.lexical else None
-        dec_dropout = cfg.dropout if cfg.dec_layers > 1 else 0.0
-        if self.conditional:  # RNN_1 reads the previous word, RNN_2 the context
-            self.pre_decoder = cell(emb, hid, cfg.dec_layers, batch_first=True, dropout=dec_dropout)
-        dec_input = hid if self.conditional else emb + hid
-        self.decoder = cell(dec_input, hid, cfg.dec_layers, batch_first=True, dropout=dec_dropout)
-        self.combine = nn.Linear(2 * hid if self.luong else 2 * hid + emb, hid)
+        self.lexical = LexicalModel(emb, hid) if cfg.lexical else NoLexicalModel()
+        self.build_decoder(cfg)
         if cfg.tie_embeddings:
             self.readout = nn.Sequential(nn.Linear(hid, emb, bias=False), nn.Linear(emb, tgt_vocab))
             self.readout[1].weight = self.tgt_embed.weight
         else:
             self.readout = nn.Linear(hid, tgt_vocab)
+
+    def build_decoder(self, cfg: RNNConfig) -> None:
+        """The decoder's own layers: ``decoder`` (the RNN whose state is kept), ``combine`` (o_i) and
+        any other (registered in this order: checkpoints list parameters so)."""
+        raise NotImplementedError
+
+    def recurrent(self, input_dim: int, cfg: RNNConfig) -> nn.RNNBase:
+        """A decoder RNN of ``cfg.dec_layers`` layers of ``cfg.hidden_dim`` reading ``input_dim``."""
+        dropout = cfg.dropout if cfg.dec_layers > 1 else 0.0
+        return self.cell.rnn(input_dim, cfg.hidden_dim, cfg.dec_layers, batch_first=True, dropout=dropout)
+
+    def transition(
+        self, embedded: Tensor, state: State, rnn_state: RNNState
+    ) -> tuple[Tensor, RNNState, Attended]:
+        """One step of the decoder from the embedded previous token (B, E) and the RNN's state ->
+        o (B, 1, H), the RNN's new state and what ``attend`` gave."""
+        raise NotImplementedError
 
     # ----------------------------------------------------------------- encoder
     def encode(self, src: Tensor, src_mask: Tensor) -> State:
@@ -109,68 +162,45 @@ class RNNEncoderDecoder(EncoderDecoder):
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
         outputs, final = self.encoder(packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.shape[1])
-        final = final[0] if self.is_lstm else final  # (layers * 2, B, H/2)
+        final = self.cell.final_hidden(final)  # (layers * 2, B, H/2)
         summary = torch.tanh(self.bridge(torch.cat([final[-2], final[-1]], dim=-1)))
         keys = torch.cat([outputs, embedded], -1) if self.word_keys else outputs
         keys, values = self.attention.prepare(keys, outputs)
         encoded = {"keys": keys, "values": values, "mask": src_mask.unsqueeze(1), "summary": summary}
-        return encoded if self.lexical is None else {**encoded, "embeddings": embedded}
+        return {**encoded, **self.lexical.source(embedded)}
 
     def init_state(self, encoded: State) -> State:
-        """Every decoder layer starts from the source summary; states are stored batch-first (B, L, H)."""
+        """Every decoder layer starts from the source summary; states are stored batch-first (B, L, H),
+        with ``feed`` the last output o (B, H)."""
         summary = encoded["summary"]
         hidden = summary.unsqueeze(1).expand(-1, self.decoder.num_layers, -1).contiguous()
-        state = {**encoded, **self.attention.start(encoded["mask"]), "hidden": hidden}
-        state["feed"] = torch.zeros_like(summary)
-        if self.is_lstm:
-            state["cell"] = torch.zeros_like(hidden)
-        return state
+        state = {**encoded, **self.attention.start(encoded["mask"]), **self.cell.start(hidden)}
+        return {**state, "feed": torch.zeros_like(summary)}
 
     # ----------------------------------------------------------------- decoder
     def _decode(self, embedded: Tensor, state: State) -> tuple[Tensor, Tensor, State, Tensor | None]:
         """One target step from the embedded previous token (B, E) -> the readout's input (B, H) (o,
         plus the lexical model's term), attention (B, S), the new state and the attention's loss term
         of this step (B,) (or None)."""
-        hidden = state["hidden"].transpose(0, 1).contiguous()  # (L, B, H)
-        rnn_state = (hidden, state["cell"].transpose(0, 1).contiguous()) if self.is_lstm else hidden
-        if self.luong:
-            rnn_out, rnn_state = self.decoder(
-                torch.cat([embedded, state["feed"]], -1).unsqueeze(1), rnn_state
-            )
-            context, weights, history, penalty = self._attend(rnn_out, state)
-            output = torch.tanh(self.combine(torch.cat([context, rnn_out], -1))).squeeze(1)
-        else:
-            if self.conditional:  # s'_i of the top layer, (B, 1, H)
-                query, rnn_state = self.pre_decoder(embedded.unsqueeze(1), rnn_state)
-            else:  # s_{i-1} of the top layer, (B, 1, H)
-                query = hidden[-1].unsqueeze(1)
-            context, weights, history, penalty = self._attend(query, state)
-            rnn_input = context if self.conditional else torch.cat([embedded.unsqueeze(1), context], -1)
-            rnn_out, rnn_state = self.decoder(rnn_input, rnn_state)
-            output = torch.tanh(
-                self.combine(torch.cat([rnn_out, context, embedded.unsqueeze(1)], -1))
-            ).squeeze(1)
-        new = {**state, **history, "feed": output}
-        if self.is_lstm:
-            rnn_state, new["cell"] = rnn_state[0], rnn_state[1].transpose(0, 1)
-        new["hidden"] = rnn_state.transpose(0, 1)
-        if self.lexical is not None:
-            output = output + self.lexical(weights, state["embeddings"])
-        return output, weights.squeeze(1), new, penalty
+        output, rnn_state, (weights, history, penalty) = self.transition(
+            embedded, state, self.cell.to_rnn(state)
+        )
+        output = output.squeeze(1)
+        new = {**state, **history, "feed": output, **self.cell.from_rnn(rnn_state)}
+        return output + self.lexical(weights, state), weights.squeeze(1), new, penalty
 
-    def _attend(self, query: Tensor, state: State) -> tuple[Tensor, Tensor, State, Tensor | None]:
+    def _attend(self, query: Tensor, state: State) -> Attended:
         """query (B, 1, H) -> context (B, 1, H), weights (B, 1, S), the attention's history one step
         later and its loss term (B,) or None."""
         history = {key: state[key] for key in self.attention.history_keys}
-        context, weights = self.attention.attend(
-            query, state["keys"], state["values"], state["mask"], history=history
-        )
+        keys, values, mask = state["keys"], state["values"], state["mask"]
+        context, weights = self.attention.attend(query, keys, values, mask, history)
         penalty = self.attention.penalty(history, weights) if self.training else None
-        return context, weights, self.attention.advance(history, weights), penalty
+        return context, (weights, self.attention.advance(history, weights), penalty)
 
     @property
     def has_attention(self) -> bool:
-        return not self.uniform_attention
+        return self.attention.depends_on_input
 
     @property
     def attention_grid(self) -> tuple[int, int]:
@@ -216,7 +246,86 @@ class LexicalModel(nn.Module):
         self.hidden = nn.Linear(emb_dim, emb_dim, bias=False)
         self.out = nn.Linear(emb_dim, out_dim, bias=False)
 
-    def forward(self, weights: Tensor, embeddings: Tensor) -> Tensor:
-        """weights (B, 1, S), source embeddings (B, S, E) -> W_l h (B, H)."""
+    def source(self, embedded: Tensor) -> State:
+        """What it keeps of the source: its embeddings (B, S, E)."""
+        return {"embeddings": embedded}
+
+    def forward(self, weights: Tensor, state: State) -> Tensor:
+        """weights (B, 1, S) over the state's source embeddings (B, S, E) -> W_l h (B, H)."""
+        embeddings = state["embeddings"]
         attended = torch.tanh(torch.bmm(weights.to(embeddings.dtype), embeddings)).squeeze(1)
         return self.out(torch.tanh(self.hidden(attended)) + attended)
+
+
+class NoLexicalModel(nn.Module):
+    """Without a lexical model the readout reads o_i alone."""
+
+    def source(self, embedded: Tensor) -> State:
+        return {}
+
+    def forward(self, weights: Tensor, state: State) -> float:
+        return 0.0
+
+
+class BahdanauRNN(RNNEncoderDecoder):
+    """Bahdanau et al. (2014): attend from s_{i-1}; the context feeds the RNN; deep output."""
+
+    def build_decoder(self, cfg: RNNConfig) -> None:
+        hid, emb = cfg.hidden_dim, cfg.emb_dim
+        self.decoder = self.recurrent(emb + hid, cfg)
+        self.combine = nn.Linear(2 * hid + emb, hid)  # W_o
+
+    def transition(
+        self, embedded: Tensor, state: State, rnn_state: RNNState
+    ) -> tuple[Tensor, RNNState, Attended]:
+        query = state["hidden"][:, -1:]  # s_{i-1} of the top layer, (B, 1, H)
+        context, attended = self._attend(query, state)
+        rnn_out, rnn_state = self.decoder(torch.cat([embedded.unsqueeze(1), context], -1), rnn_state)
+        return self.deep_output(rnn_out, context, embedded), rnn_state, attended
+
+    def deep_output(self, rnn_out: Tensor, context: Tensor, embedded: Tensor) -> Tensor:
+        """o_i = tanh(W_o [s_i; c_i; E y_{i-1}]): (B, 1, H)."""
+        return torch.tanh(self.combine(torch.cat([rnn_out, context, embedded.unsqueeze(1)], -1)))
+
+
+class ConditionalRNN(BahdanauRNN):
+    """The conditional GRU of Nematus: RNN_1 reads the previous word, the query s'_i has seen it,
+    RNN_2 reads the context; Bahdanau's deep output."""
+
+    def build_decoder(self, cfg: RNNConfig) -> None:
+        hid, emb = cfg.hidden_dim, cfg.emb_dim
+        self.pre_decoder = self.recurrent(emb, cfg)  # RNN_1
+        self.decoder = self.recurrent(hid, cfg)  # RNN_2
+        self.combine = nn.Linear(2 * hid + emb, hid)
+
+    def transition(
+        self, embedded: Tensor, state: State, rnn_state: RNNState
+    ) -> tuple[Tensor, RNNState, Attended]:
+        query, rnn_state = self.pre_decoder(embedded.unsqueeze(1), rnn_state)  # s'_i, (B, 1, H)
+        context, attended = self._attend(query, state)
+        rnn_out, rnn_state = self.decoder(context, rnn_state)
+        return self.deep_output(rnn_out, context, embedded), rnn_state, attended
+
+
+class LuongRNN(RNNEncoderDecoder):
+    """Luong et al. (2015): input feeding of the last o; attend from the current h_t; o_t = h~_t."""
+
+    def build_decoder(self, cfg: RNNConfig) -> None:
+        hid, emb = cfg.hidden_dim, cfg.emb_dim
+        self.decoder = self.recurrent(emb + hid, cfg)
+        self.combine = nn.Linear(2 * hid, hid)  # W_c
+
+    def transition(
+        self, embedded: Tensor, state: State, rnn_state: RNNState
+    ) -> tuple[Tensor, RNNState, Attended]:
+        rnn_out, rnn_state = self.decoder(torch.cat([embedded, state["feed"]], -1).unsqueeze(1), rnn_state)
+        context, attended = self._attend(rnn_out, state)
+        return torch.tanh(self.combine(torch.cat([context, rnn_out], -1))), rnn_state, attended
+
+
+DECODERS: dict[str, type[RNNEncoderDecoder]] = {
+    "bahdanau": BahdanauRNN,
+    "conditional": ConditionalRNN,
+    "luong": LuongRNN,
+}
+"""``model.decoder``: one model class per RNN decoder."""

@@ -48,8 +48,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.config import TransformerConfig
-from nmt.models.attention import MultiHeadAttention, build_multihead
 from nmt.models.base import EncoderDecoder, SpecialIds, State
+from nmt.models.multihead import MultiHeadAttention, build_multihead
 from nmt.models.normalizers import build_normalizer
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -161,21 +161,11 @@ class Transformer(EncoderDecoder):
     def __init__(self, cfg: TransformerConfig, src_vocab: int, tgt_vocab: int, specials: SpecialIds) -> None:
         super().__init__()
         activation = cfg.activation
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"model.activation: unknown {activation!r}; choose relu or gelu")
-        if cfg.d_model % 2:
-            raise ValueError(f"model.d_model must be even for sinusoidal positions, got {cfg.d_model}")
         if cfg.share_embeddings and src_vocab != tgt_vocab:
             raise ValueError(
                 f"model.share_embeddings needs one joint vocabulary, got {src_vocab} source and "
                 f"{tgt_vocab} target entries"
             )
-        if not -cfg.dec_layers <= cfg.align_layer < cfg.dec_layers:
-            raise ValueError(
-                f"model.align_layer {cfg.align_layer} is not one of {cfg.dec_layers} decoder layers"
-            )
-        if cfg.align_head is not None and not 0 <= cfg.align_head < cfg.heads:
-            raise ValueError(f"model.align_head {cfg.align_head} is not one of {cfg.heads} heads")
         self.specials, self.pad_id, self.pre_norm, self.dim = (
             specials,
             specials.pad,

@@ -15,19 +15,18 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import sacrebleu
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from nmt.alignment.plot import heatmap_figure
-from nmt.alignment.words import words_from_pieces
 from nmt.config_checks import check_training_config
 from nmt.data.batching import Batch, TokenBatches, batch_shape, pad_share
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
@@ -64,12 +63,22 @@ from nmt.training.schedule import lr_multiplier
 from nmt.training.signals import StopSignals
 from nmt.training.step import UpdateStep
 
+
+class Heatmap(Protocol):
+    """Draws a validation translation's attention (T, S) between its target and source pieces (EOS
+    included) for TensorBoard: ``nmt.alignment.plot.piece_heatmap``, which ``nmt train`` passes in."""
+
+    def __call__(self, attention: torch.Tensor, src_pieces: list[str], tgt_pieces: list[str]) -> Figure: ...
+
+
 log = logging.getLogger("nmt.train")
 step_log = logging.getLogger("nmt.steps")  # one line per log_every steps, into train.log only
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig, heatmap: Heatmap | None = None) -> dict[str, float]:
     """Train the model ``cfg`` describes into ``cfg.run_dir``; returns the last validation scores.
+    ``heatmap`` draws the attention of the first ``trainer.attention_images`` validation translations
+    into TensorBoard (None: none are drawn).
 
     Everything that can refuse (the config's values, a run directory made for another model, a
     directory another ``nmt train`` holds, a damaged ``last.pt``) is checked before anything is written.
@@ -87,13 +96,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if ranks.is_main:
             check_same_run(run_dir, cfg)
         resume = _state_to_resume(cfg, run_dir)
-        identity = text_identity(cfg)
+        identity = text_identity(cfg.data, cfg.cache_dir)
         data_changes = check_same_data(resume, identity, cfg.trainer.allow_data_change) if resume else []
+        labels = cfg.trainer.alignment_weight > 0  # supervised attention: batches carry links
         if ranks.is_main:  # before the run directory is touched: bad data leaves it as it was
-            data = prepare_training_data(cfg)
+            data = prepare_training_data(cfg.data, cfg.cache_dir, run_dir, labels=labels)
         ranks.barrier()  # the other ranks open what rank 0 prepared
         if not ranks.is_main:
-            data = prepare_training_data(cfg, build=False)
+            data = prepare_training_data(cfg.data, cfg.cache_dir, run_dir, labels=labels, build=False)
         valid_pairs = load_pairs(cfg, "valid")
         if ranks.is_main:
             stack.enter_context(run_dir_lock(run_dir))
@@ -127,7 +137,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
             len(tgt_vocab),
         )
         trainer = Trainer(
-            cfg, model, src_vocab, tgt_vocab, data.corpus, valid_pairs, device, ranks, signals, provenance
+            cfg,
+            model,
+            src_vocab,
+            tgt_vocab,
+            data.corpus,
+            valid_pairs,
+            device,
+            ranks,
+            signals,
+            provenance,
+            heatmap=heatmap,
         )
         if resume is not None:
             trainer.restore(resume, run_dir / "last.pt")
@@ -160,6 +180,7 @@ class Trainer:
         ranks: Distributed,
         signals: StopSignals,
         provenance: dict[str, Any],
+        heatmap: Heatmap | None = None,
     ) -> None:
         self.provenance = provenance  # written into every checkpoint (nmt.training.provenance)
         self.cfg, self.tc, self.device, self.ranks, self.signals = cfg, cfg.trainer, device, ranks, signals
@@ -189,6 +210,7 @@ class Trainer:
         self.clock = time.perf_counter()  # training time since then is not yet in progress.train_seconds
         self.last_save = time.monotonic()
         self.window = Window()
+        self.heatmap = heatmap  # draws validation attention into TensorBoard
 
     def restore(self, state: dict[str, Any], path: Path) -> None:
         """Continue from a training state (``read_training_state``), exactly where it stopped."""
@@ -402,12 +424,13 @@ class Trainer:
         return total / max(tokens, 1)
 
     def _log_attention(self, hyps: list[list[Hypothesis]]) -> None:
-        """Word-level heatmaps of the first validation sentences, to watch alignments form."""
+        """Heatmaps of the first validation sentences, to watch alignments form (with ``heatmap``)."""
+        if self.heatmap is None:
+            return
         for i, (nbest, src) in enumerate(zip(hyps, self.valid_data.src, strict=False)):
             src_pieces = [*self.src_vocab.pieces(src), EOS_PIECE]
             tgt_pieces = [*self.tgt_vocab.pieces(nbest[0].tokens), EOS_PIECE]
-            table = words_from_pieces(nbest[0].attention, src_pieces, tgt_pieces)
-            figure = heatmap_figure(table.matrix, table.src_words, table.tgt_words)
+            figure = self.heatmap(nbest[0].attention, src_pieces, tgt_pieces)
             self.writer.add_figure(f"attention/{i}", figure, self.progress.step)
 
     # ---------------------------------------------------------- checkpoints
