@@ -9,19 +9,24 @@ where a file is meant (and a file where a folder is), and /proc; read-only folde
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import os
 import shlex
 import shutil
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import torch
 from test_numbers import run_cli, tiny_run  # noqa: F401 (the session's one tiny run)
+from test_serve_fairness import SlowEngine
 
 from nmt.errors import NmtError
 from nmt.rundir import load_checkpoint, save_checkpoint
+from nmt.serve.batching import Batcher
 from nmt.translate import Translator
 
 
@@ -264,3 +269,39 @@ def test_a_full_disk_at_a_checkpoint_write_keeps_the_previous_checkpoint(
     assert "MB are free in" in message and "\n" not in message
     assert digests(tmp_path) == before  # the previous checkpoint whole, no temporary left
     assert load_checkpoint(path)["step"] == 5
+
+
+# --------------------------------------------------------- fair serving (10.)
+class GatedEngine(SlowEngine):
+    """``SlowEngine`` whose first call waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started, self.gate = threading.Event(), threading.Event()
+
+    def translate(self, sentences: Sequence[str], options: object) -> list[list[dict[str, str]]]:
+        self.started.set()
+        self.gate.wait(10)
+        return super().translate(sentences, options)
+
+
+def test_a_light_request_goes_next_and_apart_from_the_long_sentences() -> None:
+    heavy = [f"{i:04d}" + "x" * 996 for i in range(64)]
+
+    async def heavy_then_light(batcher: Batcher, engine: GatedEngine) -> list:
+        batcher.start()
+        try:
+            first = asyncio.create_task(batcher.translate(engine, heavy, None))
+            await asyncio.get_running_loop().run_in_executor(None, engine.started.wait, 10)
+            light = asyncio.create_task(batcher.translate(engine, ["hello"], None))
+            await asyncio.sleep(0.01)  # queued while the heavy request's first batch is in flight
+            engine.gate.set()
+            return await asyncio.gather(first, light)
+        finally:
+            await batcher.stop()
+
+    engine = GatedEngine()
+    results = asyncio.run(heavy_then_light(Batcher(max_chars=2000), engine))
+    assert results[1] == [[{"translation": "hello"}]] and len(results[0]) == 64
+    assert engine.calls[0] == heavy[:2] and engine.calls[1] == ["hello"]  # not beside a 1,000-character one
+    assert [s for call in engine.calls[2:] for s in call] == heavy[2:]
