@@ -9,7 +9,8 @@ clients, ``--requests`` each, then the same requests one at a time. Each phase s
 requests from 16 light clients while one heavy client sends request after request of 64 sentences
 of 1,000 characters: the light requests' p99 is what fair batching bounds. Then the server is stopped
 with Ctrl-C. Prints a Markdown table: requests answered, errors, latency p50/p99, sentences/s, the
-server's batched model calls, and whether the first two phases gave the same translations.
+server's batched model calls, how long each heavy request took, and whether the first two phases
+gave the same translations.
 """
 
 from __future__ import annotations
@@ -66,24 +67,28 @@ async def phase(url: str, requests: list[dict], clients: int, max_seconds: float
 
 
 async def beside_a_heavy_client(url: str, light: list[dict], heavy: dict, max_seconds: float) -> dict:
-    """``phase`` of ``light`` from 16 clients while one more client sends ``heavy`` again and again."""
-    sent = 0
+    """``phase`` of ``light`` from 16 clients while one more client sends ``heavy`` again and again;
+    also how long each heavy request took (seconds; the one in flight when the light clients are done
+    is awaited for up to 4 x ``max_seconds`` more, and counted as unfinished after that)."""
+    heavy_seconds = []
+    done = asyncio.Event()
 
     async def heavy_client() -> None:
-        nonlocal sent
         async with httpx.AsyncClient(base_url=url, timeout=600) as http:
-            while True:
+            while not done.is_set():
+                start = time.perf_counter()
                 (await http.post("api/translate", json=heavy)).raise_for_status()
-                sent += 1
+                heavy_seconds.append(time.perf_counter() - start)
 
     task = asyncio.create_task(heavy_client())
     await asyncio.sleep(0.5)  # the first heavy request is being translated
     try:
         result = await phase(url, light, 16, max_seconds)
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    return {**result, "heavy_answered": sent}
+        done.set()
+    finished, _ = await asyncio.wait([task], timeout=4 * max_seconds)
+    task.cancel()
+    return {**result, "heavy_seconds": heavy_seconds, "heavy_unfinished": not finished}
 
 
 def heavy_request(model: str, sources: list[str], beam: int) -> dict:
@@ -136,11 +141,17 @@ def main() -> None:
         for i in range(count)
     ]
     server, url = start_server(args.run_dir)
+    print(f"{count} requests of one sentence each, beam {args.beam}, {args.run_dir}\n")
+    print("| clients | answered | errors | p50 ms | p99 ms | sentences/s | model calls |")
+    print("| :--- | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
     try:
         together = asyncio.run(phase(url, requests, args.clients, args.max_seconds))
+        print(row(f"{args.clients} concurrent", together), flush=True)
         alone = asyncio.run(phase(url, requests, 1, args.max_seconds))
+        print(row("1 (one at a time)", alone), flush=True)
         heavy = heavy_request(requests[0]["model"], [src for src, _ in pairs[:200]], args.beam)
         light = asyncio.run(beside_a_heavy_client(url, requests, heavy, args.max_seconds))
+        print(row("16 light beside 1 heavy (64 x 1,000 characters)", light), flush=True)
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -150,15 +161,12 @@ def main() -> None:
             server.wait()
     both = together["answers"].keys() & alone["answers"].keys()
     same = sum(together["answers"][i] == alone["answers"][i] for i in both)
-    print(f"{count} requests of one sentence each, beam {args.beam}, {args.run_dir}\n")
-    print("| clients | answered | errors | p50 ms | p99 ms | sentences/s | model calls |")
-    print("| :--- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print(row(f"{args.clients} concurrent", together))
-    print(row("1 (one at a time)", alone))
-    print(row("16 light beside 1 heavy (64 x 1,000 characters)", light))
-    print(f"\nheavy requests answered meanwhile: {light['heavy_answered']}")
+    took = "".join(f", {t:.1f} s" for t in light["heavy_seconds"])
+    after = f"; one unfinished {4 * args.max_seconds:.0f} s after the light clients were done"
+    unfinished = after if light["heavy_unfinished"] else ""
+    print(f"\nheavy requests answered meanwhile: {len(light['heavy_seconds'])}{took}{unfinished}")
     print(f"\nidentical translations in both phases: {same} of {len(both)}")
-    for error in (together["errors"] + alone["errors"])[:5]:
+    for error in (together["errors"] + alone["errors"] + light["errors"])[:5]:
         print(f"error: {error}")
 
 

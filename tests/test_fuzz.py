@@ -52,7 +52,7 @@ NUMBERS = st.one_of(
     st.floats(),  # NaN, infinities, subnormals, huge
     st.integers(-(2**80), 2**80),
 )
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SENTENCES = ["A dog runs in the snow.", ""]
 
 
@@ -79,7 +79,7 @@ def test_every_decoding_option_gives_n_results_or_names_itself(
     assert_n_per_sentence(translator.translate(SENTENCES, config), len(SENTENCES), config.nbest)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(sorted(RANGES)), text=st.one_of(NUMBERS.map(str), st.text(max_size=8)))
 def test_the_command_line_parses_every_option_to_a_result_or_one_message(
     tiny_run: Path,  # noqa: F811
@@ -97,7 +97,7 @@ def test_the_command_line_parses_every_option_to_a_result_or_one_message(
         assert status in (1, 2) and out == "" and err.count("error:") == 1, err
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=60) | st.text(max_size=40).map(lambda t: t.encode("utf-8", "surrogatepass")))
 def test_random_input_bytes_give_exactly_n_lines_per_line_or_name_the_line(
     tiny_run: Path,  # noqa: F811
@@ -119,13 +119,13 @@ def test_random_input_bytes_give_exactly_n_lines_per_line_or_name_the_line(
         assert status == 1 and out == "" and err.startswith(f"nmt translate: error: {source}:"), err
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sentences=st.lists(st.text(max_size=30), min_size=1, max_size=4), n=st.integers(1, 3))
 def test_random_unicode_sentences_give_exactly_n_translations_each(
     translator: Translator, sentences: list[str], n: int
 ) -> None:
     try:
-        results = translator.translate(sentences, DecodeConfig(beam=3, nbest=n))
+        results = translator.translate(sentences, DecodeConfig(beam=n, nbest=n))
     except NmtError as error:  # a sentence longer than the model takes is named
         assert str(error), error
         return
@@ -169,7 +169,7 @@ def numeric_keys(node: DictConfig, prefix: str = "") -> Iterator[str]:
 NUMERIC_KEYS = sorted(numeric_keys(compose()))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(key=st.sampled_from(NUMERIC_KEYS), value=NUMBERS)
 def test_numeric_config_overrides_are_usable_or_named(key: str, value: object) -> None:
     try:

@@ -117,6 +117,7 @@ def test_resume_refuses_changed_training_data_naming_the_file(corpus: list[str],
         result, "training data changed", f"{copy / 'train.en'} modified", "allow_data_change"
     )
     assert "train.de" not in stderr
+    assert result.returncode == 1 and result.stderr.decode().count("\n") == 1  # one line
     assert files(run) == before  # nothing written, nothing lost
     train(run, *local, *again, "trainer.allow_data_change=true")
     log = (run / "train.log").read_text()

@@ -103,6 +103,8 @@ def compare(
     out_dir = Path(out_dir) if out_dir else common_parent(run_dirs)
     check_output(out_dir, "--out", folder=True)
     configs = [load_config(d) for d in run_dirs]
+    for run_dir in run_dirs:  # where each run's hypotheses are cached (``load_or_translate``)
+        check_output(run_dir / "hyps", "RUN_DIR", folder=True)
     names = run_names(run_dirs, [cfg.model.name for cfg in configs])
     first = baseline_index(run_dirs, names, baseline)
     order = [first, *(i for i in range(len(run_dirs)) if i != first)]

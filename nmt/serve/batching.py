@@ -4,9 +4,12 @@ Requests wait in an asyncio queue; the collector moves them to a list of active 
 idle, it waits ``max_wait`` seconds for more to arrive with the first). Each model call is ONE
 ``Engine.translate`` in a single worker thread (the event loop keeps accepting requests meanwhile)
 of at most ``max_sentences`` sentences and ``max_chars`` characters, taken one sentence per active
-request in turn (of the first request's model and options): a large request is split into bounded
-batches interleaved with the others, so a small request waits for at most one bounded batch before
-its own. A request partly served goes to the back of the list.
+request in turn (of the first request's model and options, and of its next sentence's length class:
+short, at most ``short_chars`` characters, or long). A large request is split into bounded batches
+interleaved with the others, and a request partly served goes behind the requests that arrived
+meanwhile: a small request waits for the one batch in flight, then is translated with other short
+sentences. Decoding takes as many steps as a batch's longest sentence needs, so a short sentence
+batched with a long one would take as long as the long one.
 """
 
 from __future__ import annotations
@@ -44,8 +47,11 @@ class _Job:
 class Batcher:
     """Collects requests into bounded batches; ``start`` it on the serving loop, then await ``translate``."""
 
-    def __init__(self, max_wait: float = 0.005, max_sentences: int = 64, max_chars: int = 2000) -> None:
+    def __init__(
+        self, max_wait: float = 0.005, max_sentences: int = 64, max_chars: int = 2000, short_chars: int = 250
+    ) -> None:
         self.max_wait, self.max_sentences, self.max_chars = max_wait, max_sentences, max_chars
+        self.short_chars = short_chars
         self.batches = 0  # batched model calls made so far
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -75,17 +81,18 @@ class Batcher:
         return await job.done
 
     async def _serve(self) -> None:
-        active: list[_Job] = []
+        active: list[_Job] = []  # in turn
+        served: list[_Job] = []  # partly served by the last batch: behind the requests that came meanwhile
         while True:
-            active += await self._collect(idle=not active)
-            active = [job for job in active if not job.done.done()]  # clients that went away
+            active += await self._collect(idle=not (active or served))
+            active = [job for job in active + served if not job.done.done()]  # and clients that went away
+            served = []
             if not active:
                 continue
             taken = self.take(active)
             await self._run(taken)
-            finished = [job for job in active if job.done.done()]
-            served = [job for job in active if job in taken and job not in finished]
-            active = [job for job in active if job not in taken] + served
+            served = [job for job in active if job in taken and not job.done.done()]
+            active = [job for job in active if job not in taken]
 
     async def _collect(self, idle: bool) -> list[_Job]:
         """Every job waiting in the queue; when ``idle``, the first one to come and what follows it
@@ -102,12 +109,18 @@ class Batcher:
     def take(self, active: Sequence[_Job]) -> dict[_Job, int]:
         """How many sentences of each job the next batch translates: one per job of the first job's
         model and options in turn, while the batch stays within ``max_sentences`` and ``max_chars``
-        (a first sentence over ``max_chars`` goes alone)."""
+        (a first sentence over ``max_chars`` goes alone) and its sentences in the first one's length
+        class (a job whose next sentence is of the other class waits for another batch)."""
         jobs = [job for job in active if job.key == active[0].key]
+        short = len(active[0].left[0]) <= self.short_chars
         taken = dict.fromkeys(jobs, 0)
         count = chars = 0
         while True:
-            more = [job for job in jobs if taken[job] < len(job.left)]
+            more = [
+                job
+                for job in jobs
+                if taken[job] < len(job.left) and (len(job.left[taken[job]]) <= self.short_chars) == short
+            ]
             if not more:
                 return taken
             for job in more:
