@@ -47,9 +47,9 @@ def translator(runs: dict[str, Path]) -> Translator:
 def test_both_gives_attention_saliency_and_rho_as_nmt_align_computes_them(
     client: httpx.Client, translator: Translator
 ) -> None:
-    both = translate(client, sentences=SENTENCES, method="both", pieces=True)
-    alone = translate(client, sentences=SENTENCES, method="saliency")
-    for sentence, only, source in zip(both["sentences"], alone["sentences"], SENTENCES, strict=True):
+    both = translate(client, sentences=SENTENCES[:1], method="both", pieces=True)
+    alone = translate(client, sentences=SENTENCES[:1], method="saliency")
+    for sentence, only, source in zip(both["sentences"], alone["sentences"], SENTENCES[:1], strict=True):
         (hyp,), (only_hyp,) = sentence["nbest"], only["nbest"]
         shape = len(hyp["tgt_words"]), len(hyp["src_words"])
         assert rows_sum_to_one(hyp["word_attention"], *shape)
