@@ -46,7 +46,8 @@ def shoot(page: Page, runs: list[str], sentence: str, out: Path) -> None:
     page.screenshot(path=str(out / "difference.png"), full_page=True)
 
     page.uncheck("#difference")
-    page.select_option("#model-b", "")
+    with page.expect_response("**/api/translate", timeout=WAIT):
+        page.select_option("#model-b", "")  # one panel, made anew
     page.locator(f"{first} svg.heatmap").wait_for(timeout=WAIT)
     slider = page.locator(f"{first} input.checkpoint")
     with page.expect_response("**/api/translate", timeout=WAIT):

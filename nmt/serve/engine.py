@@ -1,9 +1,11 @@
 """The server's one door into the translation and alignment code: a loaded run that answers requests.
 
 Everything ``nmt.serve`` needs from the models goes through ``Engine``: loading a run, what the run
-says about itself (``describe``), which attention maps it has (``check``), and translating a batch
-of sentences into JSON-ready n-best lists (``translate``), in the format of the lines that
-``nmt translate --align`` writes (``nmt.alignment.dump``).
+says about itself (``describe``), which attention maps it has (``attention_map``), whether it can
+answer a request (``check``), and translating a batch of sentences, or aligning given translations,
+into JSON-ready n-best lists with the readings asked for, attention and/or saliency
+(``translate``), in the format of the lines that ``nmt translate --align`` writes
+(``nmt.alignment.dump``).
 """
 
 from __future__ import annotations

@@ -251,7 +251,8 @@ class SentenceView {
     const strips = element("div", { class: "strips" });
     strips.append(wordStrip("src", tables[0].src), wordStrip("tgt", tables[0].tgt));
     const maps = element("div", { class: "readings" });
-    const width = Math.max(320, (this.panel.body.clientWidth || 600) / tables.length - 8);
+    const available = this.panel.body.clientWidth || 600;
+    const width = available / Math.min(tables.length, Math.max(1, Math.floor(available / 320))) - 8;
     for (const table of tables) {
       const figure = element("figure", { class: "reading", "data-reading": table.reading });
       const svg = heatmap(table, width, tables.length > 1 ? table.reading : null);
