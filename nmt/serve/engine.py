@@ -15,7 +15,7 @@ import math
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -198,8 +198,10 @@ class Engine:
     def _search(self, inputs: Sequence[Input], options: Options) -> list[list[Translation]]:
         """The n-best translations of every input; the given target alone where ``options.aligned``."""
         sources = [given.source for given in inputs]
-        if options.aligned:
-            return [[t] for t in self.translator.score(sources, [given.target or "" for given in inputs])]
+        if options.aligned:  # shown as given; the words are those the target vocabulary spells
+            targets = [given.target or "" for given in inputs]
+            forced = self.translator.score(sources, targets)
+            return [[replace(t, text=normalize(target))] for t, target in zip(forced, targets, strict=True)]
         prefixes = None if options.prefix is None else [options.prefix] * len(sources)
         return self.translator.translate(sources, options.decoding(len(sources)), prefixes=prefixes)
 
