@@ -12,6 +12,8 @@ from test_serve import browser  # noqa: F401  (the fixture)
 
 from nmt.serve.server import Server
 
+sync_api = pytest.importorskip("playwright.sync_api", reason="the dev extra installs playwright")
+
 
 @pytest.fixture
 def page(browser: object, server: Server) -> object:  # noqa: F811
@@ -50,7 +52,7 @@ def test_the_textbook_pair_with_both_readings_side_by_side(page: object) -> None
         lambda request: asked.append(request.post_data_json["model"]) if request.method == "POST" else 0,
     )
     page.select_option("#method", "attention")  # an option change: both panels ask again
-    page.wait_for_function("document.querySelectorAll('svg.heatmap').length === 2")
+    sync_api.expect(page.locator("svg.heatmap")).to_have_count(2)  # (the page allows no eval)
     assert sorted(asked) == ["rnn", "transformer"] and page.locator("p.rho").count() == 0
 
     page.fill("#target", "")
@@ -72,9 +74,7 @@ def test_the_checkpoint_slider_changes_the_matrix_and_a_png_downloads(page: obje
     with page.expect_response("**/api/translate") as answer:
         slider.evaluate("s => { s.value = 0; s.dispatchEvent(new Event('input', {bubbles: true})); }")
     assert answer.value.request.post_data_json["checkpoint"] == 10
-    page.wait_for_function(
-        "document.querySelector('.panel[data-model=rnn] .about').textContent.includes('step 10')"
-    )
+    sync_api.expect(rnn.locator(".about")).to_contain_text("step 10")
     rnn.locator("svg.heatmap").wait_for()
     after = rnn.locator("rect.cell").evaluate_all("cells => cells.map(c => c.getAttribute('fill'))")
     assert after != before and rnn.locator(".checkpoints .step").inner_text() == "step 10"
