@@ -16,6 +16,7 @@ from nmt.alignment.agreement import spearman
 from nmt.alignment.reread import read_again
 from nmt.alignment.words import word_alignment
 from nmt.serve.server import Server
+from nmt.serve.snapshots import Snapshots
 from nmt.translate import Translator
 
 SENTENCES = ["I love you.", "Two dogs play in the snow."]
@@ -164,3 +165,16 @@ def test_checkpoints_are_listed_and_a_snapshot_aligns_a_sentence(
     served = translate(client, sentences=SENTENCES[:1], checkpoint=listed["served"])
     assert served["checkpoint"] == listed["served"] == translate(client, sentences=["x"])["checkpoint"]
     assert served["sentences"] != early["sentences"]
+
+
+def test_snapshots_are_loaded_once_and_the_least_recently_used_let_go(server: Server) -> None:
+    engines = server.config.app.state.engines
+    snapshots = Snapshots(engines, keep=1)
+    served = engines["rnn"].translator.run.step
+    assert snapshots.engine("rnn", None) is snapshots.engine("rnn", served) is engines["rnn"]
+    first, second = [step for step in sorted(snapshots.paths("rnn")) if step != served][:2]
+    early = snapshots.engine("rnn", first)
+    assert (early.name, early.translator.run.step) == (f"rnn@{first}", first)
+    assert snapshots.engine("rnn", first) is early  # loaded once
+    assert snapshots.engine("rnn", second).translator.run.step == second  # lets the first go
+    assert snapshots.engine("rnn", first) is not early
