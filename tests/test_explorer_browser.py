@@ -67,11 +67,12 @@ def test_the_checkpoint_slider_changes_the_matrix_and_a_png_downloads(page: obje
     with page.expect_response("**/api/translate"):
         page.click("#translate")
     rnn = page.locator(".panel[data-model=rnn]")
+    page.locator(".panel[data-model=transformer] svg.heatmap").wait_for()  # both answers are in
     rnn.locator("svg.heatmap").wait_for()
     assert "one checkpoint" in page.locator(".panel[data-model=transformer] .checkpoints .note").inner_text()
     slider = rnn.locator("input.checkpoint")
     before = rnn.locator("rect.cell").evaluate_all("cells => cells.map(c => c.getAttribute('fill'))")
-    with page.expect_response("**/api/translate") as answer:
+    with page.expect_response(lambda r: "checkpoint" in (r.request.post_data_json or {})) as answer:
         slider.evaluate("s => { s.value = 0; s.dispatchEvent(new Event('input', {bubbles: true})); }")
     assert answer.value.request.post_data_json["checkpoint"] == 10
     sync_api.expect(rnn.locator(".about")).to_contain_text("step 10")
