@@ -17,7 +17,6 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -27,7 +26,6 @@ from nmt.outputs import atomic_write, check_outputs, write_text
 
 if TYPE_CHECKING:
     from nmt.rundir import Run
-    from nmt.translate import Translation
 
 METHODS = ("attention", "saliency")
 NBEST_FORMAT = "n-best lines are tab-separated: input line number (1-based), score, translation"
@@ -429,6 +427,7 @@ def run_align(args: argparse.Namespace) -> int:
     from nmt.alignment.agreement import spearman
     from nmt.alignment.dump import record, write_jsonl, write_npz
     from nmt.alignment.plot import IndexEntry, heatmap, image_format, write_html_index
+    from nmt.alignment.reread import read_again
     from nmt.alignment.words import WordAlignment, word_alignment
     from nmt.translate import Translator
 
@@ -449,7 +448,7 @@ def run_align(args: argparse.Namespace) -> int:
     else:
         best = translator.score(lines, targets, batch_size=config.batch_size, progress=True)
     names = ["attention", "saliency"] if args.method == "both" else [args.method]
-    shown = [_read_again(translator.run, best, name) for name in names]
+    shown = [read_again(translator.run, best, name) for name in names]
 
     def table_of(h) -> WordAlignment:
         if args.subwords:
@@ -513,18 +512,6 @@ def _given_targets(args: argparse.Namespace, lines: list[str]) -> list[str] | No
         if not source.strip() or not target.strip():
             raise NmtError(f"{where}: pair {number} is empty on one side; there is nothing to align")
     return targets
-
-
-def _read_again(run: Run, translations: list[Translation], method: str) -> list[Translation]:
-    """The translations, each carrying as its attention its matrix under teacher forcing, as ``nmt
-    aer`` reads them: the model's alignment map (``translation_attention``) or saliency."""
-    from nmt.alignment.force import translation_attention
-    from nmt.alignment.saliency import translation_saliency
-
-    read = {"attention": translation_attention, "saliency": translation_saliency}[method]
-    real = [h for h in translations if h.tgt_tokens]  # an empty line's translation has nothing to read
-    matrices = iter(read(run, [(h.src_tokens, h.tgt_tokens) for h in real]))
-    return [replace(h, attention=next(matrices)) if h.tgt_tokens else h for h in translations]
 
 
 def format_table(table) -> str:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import functools
 import gzip
 import os
+import subprocess
+import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,3 +89,75 @@ def real_pairs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     train_vocab([side for pair in pairs for side in pair], path, SubwordConfig(vocab_size=300))
     vocab = Vocab(path)
     return vocab, vocab.encode([s for s, _ in pairs]), vocab.encode([t for _, t in pairs])
+
+
+# ------------------------------------------------------------------------------------- serving
+SERVE_DATA = [
+    "data=multi30k_en_de",
+    "trainer=tiny",
+    "data.train.max_pairs=300",
+    "data.valid.max_pairs=40",
+    "data.test.max_pairs=20",
+    "data.spm.vocab_size=400",
+]
+SERVE_LIMITS = {"max_body_bytes": 32 * 1024, "max_sentences": 20, "max_chars": 300, "max_beam": 8}
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny RNN (with its test BLEU written by `nmt evaluate`, and snapshots at steps 10, 20 and 30)
+    and a tiny 2-layer, 2-head Transformer (one checkpoint), trained side by side with the real CLI."""
+    root = tmp_path_factory.mktemp("serve-runs")
+    rnn, transformer = root / "rnn", root / "transformer"
+    nmt = [sys.executable, "-m", "nmt.cli"]
+    snapshots = ["trainer.save_every=10", "trainer.keep_last=3"]
+    trainings = [
+        subprocess.Popen(
+            [*nmt, "train", *SERVE_DATA, *model, f"run_dir={run}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for run, model in (
+            (rnn, ["model=rnn_bahdanau", *TINY_MODEL["rnn"], *snapshots]),
+            (transformer, ["model=transformer", *TINY_MODEL["transformer"]]),
+        )
+    ]
+    for process in trainings:
+        _, stderr = process.communicate()
+        assert process.returncode == 0, stderr.decode()
+    subprocess.run(
+        [*nmt, "evaluate", str(rnn), "--split", "test", "--beam", "5"], check=True, capture_output=True
+    )
+    return {"rnn": rnn, "transformer": transformer}
+
+
+@pytest.fixture(scope="session")
+def server(runs: dict[str, Path]) -> Iterator:
+    """A real uvicorn server of both ``runs`` (SERVE_LIMITS) on a free localhost port, in a thread."""
+    import uvicorn
+
+    from nmt.serve.app import create_app
+    from nmt.serve.engine import load_engines
+    from nmt.serve.limits import Limits
+    from nmt.serve.server import Server
+
+    app = create_app(load_engines(runs.values(), "cpu"), Limits(**SERVE_LIMITS))
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield server
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def client(server) -> Iterator:
+    """An HTTP client of ``server``."""
+    import httpx
+
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client

@@ -140,10 +140,11 @@ def client(tiny_run: Path) -> Iterator[TestClient]:  # noqa: F811
 
 
 JUNK = st.one_of(NUMBERS, st.none(), st.booleans(), st.text(max_size=5))
+NUMBER_FIELDS = ["beam", "nbest", "alpha", "temperature", "top_k", "top_p", "seed"]
 
 
 @FUZZ
-@given(fields=st.dictionaries(st.sampled_from(["beam", "nbest", "alpha"]), JUNK, min_size=1))
+@given(fields=st.dictionaries(st.sampled_from(NUMBER_FIELDS), JUNK, min_size=1))
 def test_the_server_answers_every_number_with_n_translations_or_a_4xx(
     client: TestClient, fields: dict[str, object]
 ) -> None:

@@ -1,5 +1,6 @@
 """`nmt serve` end to end: tiny real runs (an RNN and a Transformer) trained with the real CLI, a real
-uvicorn server on localhost, real HTTP clients, and the explorer page in headless Chromium."""
+uvicorn server on localhost (conftest.py's ``runs`` and ``server``), real HTTP clients, and the explorer
+page in headless Chromium."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,27 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, TINY_MODEL
+from conftest import REPO
 
 pytest.importorskip("fastapi", reason="nmt serve needs the serve extra: pip install -e '.[serve]'")
 
-import uvicorn
-
-from nmt.serve.app import create_app
-from nmt.serve.engine import load_engines
-from nmt.serve.limits import Limits
 from nmt.serve.server import Server
 from nmt.translate import Translator
 
-TINY_DATA = [
-    "data=multi30k_en_de",
-    "trainer=tiny",
-    "data.train.max_pairs=300",
-    "data.valid.max_pairs=40",
-    "data.test.max_pairs=20",
-    "data.spm.vocab_size=400",
-]
-LIMITS = Limits(max_body_bytes=32 * 1024, max_sentences=20, max_chars=300, max_beam=8)
 SENTENCES = [
     "A man is walking.",
     "Two dogs play in the snow.",
@@ -47,58 +32,6 @@ SENTENCES = [
     "People are sitting at tables.",
     "A red car.",
 ]
-
-
-def nmt(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "nmt.cli", *args], capture_output=True)
-    if result.returncode != 0:
-        raise AssertionError(f"nmt {' '.join(args)} failed:\n{result.stderr.decode()}")
-    return result
-
-
-@pytest.fixture(scope="session")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny RNN (with its test BLEU written by `nmt evaluate`) and a tiny 2-layer, 2-head Transformer."""
-    root = tmp_path_factory.mktemp("serve-runs")
-    rnn, transformer = root / "rnn", root / "transformer"
-    trainings = [
-        subprocess.Popen(
-            [sys.executable, "-m", "nmt.cli", "train", *TINY_DATA, *model, f"run_dir={run}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for run, model in (
-            (rnn, ["model=rnn_bahdanau", *TINY_MODEL["rnn"]]),
-            (transformer, ["model=transformer", *TINY_MODEL["transformer"]]),
-        )
-    ]
-    for process in trainings:
-        _, stderr = process.communicate()
-        assert process.returncode == 0, stderr.decode()
-    nmt("evaluate", str(rnn), "--split", "test", "--beam", "5")
-    return {"rnn": rnn, "transformer": transformer}
-
-
-@pytest.fixture(scope="session")
-def server(runs: dict[str, Path]) -> Iterator[Server]:
-    """A real uvicorn server on a free localhost port, in a thread of this process."""
-    app = create_app(load_engines(runs.values(), "cpu"), LIMITS)
-    server = Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield server
-    server.should_exit = True
-    thread.join(10)
-
-
-@pytest.fixture
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        yield client
 
 
 def translate(client: httpx.Client, **request: object) -> httpx.Response:

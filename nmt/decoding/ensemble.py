@@ -23,6 +23,8 @@ class Ensemble(EncoderDecoder):
     """Members built for the same source and target vocabularies; ``attention_from``: a member's index,
     or None for the mean of the members' attention."""
 
+    has_saliency = False  # no one source embedding to take gradients for
+
     def __init__(self, members: Sequence[EncoderDecoder], attention_from: int | None = None) -> None:
         super().__init__()
         if not members:

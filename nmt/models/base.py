@@ -7,8 +7,9 @@ reordering rows for beam search is the same ``index_select`` for every model.
 What a model can show is declared, never probed: ``specials`` (its pad/BOS/EOS ids),
 ``has_attention`` (whether its attention depends on the input), ``attention_grid`` (the (layers,
 heads) of cross-attention maps it has), ``alignment_map``/``select_alignment`` (which of them its
-translations carry), ``attention_maps`` (all of them under teacher forcing) and ``source_tap``
-(where its source embeddings can be read and replaced, for gradient saliency).
+translations carry), ``attention_maps`` (all of them under teacher forcing), ``source_tap``
+(where its source embeddings can be read and replaced, for gradient saliency) and ``has_saliency``
+(whether it has one).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class EncoderDecoder(nn.Module, ABC):
     """An identity module that the looked-up source embeddings E x (B, S, E) pass through, and nothing
     else, before any scaling, position or dropout: a forward hook on it can replace them (add noise)
     and keep them to take gradients with respect to them (``nmt.alignment.saliency``)."""
+    has_saliency: bool = True
+    """Whether ``source_tap`` carries the model's source embeddings, so that gradient saliency can be
+    computed (an ensemble's members each have their own embeddings: it has none)."""
 
     @abstractmethod
     def forward(

@@ -2,7 +2,9 @@
 
 GET  /                 the attention explorer (static/index.html)
 GET  /api/models       the loaded runs: name, architecture, attention, languages, parameters, test BLEU
-POST /api/translate    sentences in; per sentence the n-best translations with scores and attention
+GET  /api/checkpoints  the steps of a run's saved checkpoints (?model=NAME), to watch its alignment form
+POST /api/translate    sentences in; per sentence the n-best translations with scores, attention and
+                       saliency; or given translations aligned (``target``)
 GET  /healthz          liveness, and the number of batched model calls made so far
 GET  /docs             the OpenAPI documentation (FastAPI's own)
 
@@ -13,6 +15,7 @@ failed; no request can stop the server.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -31,10 +34,12 @@ from starlette.responses import Response
 from nmt.decoding import DecodeConfig
 from nmt.errors import NmtError
 from nmt.serve.batching import Batcher
-from nmt.serve.engine import Engine, Options
+from nmt.serve.engine import Engine, Input, Method, Options
 from nmt.serve.limits import BodySizeLimit, JsonDepthLimit, LimitExceeded, Limits
+from nmt.serve.snapshots import Snapshots
 
 STATIC = Path(__file__).parent / "static"
+DEFAULTS = DecodeConfig()
 # The explorer loads nothing from elsewhere and runs no inline script: injected markup could not run.
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -57,8 +62,25 @@ class TranslateRequest(BaseModel):
     head: int | Literal["mean"] | None = Field(
         None, description='Transformer: a head, or "mean" of the heads (default: the run\'s own)'
     )
-    pieces: bool = Field(False, description="also return subword pieces and their attention matrix")
+    pieces: bool = Field(False, description="also return subword pieces and their matrices")
     punctuation: bool = Field(False, description="detach trailing punctuation from words")
+    method: Method = Field(
+        "attention",
+        description="what to read: attention, gradient saliency (SmoothGrad), or both with their "
+        "Spearman rho (`nmt align --method`)",
+    )
+    target: list[str] | None = Field(
+        None, description="per sentence, a translation to align instead of the model's own (teacher forcing)"
+    )
+    prefix: str | None = Field(None, min_length=1, description="target text every translation starts with")
+    sample: bool = Field(False, description="draw nbest samples instead of searching")
+    temperature: float = Field(DEFAULTS.temperature, description="sampling temperature")
+    top_k: int = Field(DEFAULTS.top_k, description="sample among the k likeliest tokens (0: all)")
+    top_p: float = Field(DEFAULTS.top_p, description="nucleus sampling mass (1: all)")
+    seed: int = Field(DEFAULTS.seed, description="sampling seed")
+    checkpoint: int | None = Field(
+        None, description="a step from GET /api/checkpoints: translate with that saved checkpoint"
+    )
 
 
 def create_app(
@@ -68,6 +90,12 @@ def create_app(
     limits = limits or Limits()
     batcher = batcher or Batcher(max_sentences=limits.max_sentences)
     by_name = {engine.name: engine for engine in engines}
+    snapshots = Snapshots(by_name)
+
+    def named(model: str) -> Engine:
+        if model not in by_name:
+            raise HTTPException(404, f"unknown model {model!r}; loaded: {', '.join(by_name)}")
+        return by_name[model]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -103,18 +131,32 @@ def create_app(
     async def models() -> list[dict[str, Any]]:
         return [engine.describe() for engine in engines]
 
+    @app.get("/api/checkpoints")
+    async def checkpoints(model: str) -> dict[str, Any]:
+        engine = named(model)
+        steps = snapshots.steps(model)
+        note = None
+        if len(steps) == 1:
+            note = (
+                f"{model} has one checkpoint (step {steps[0]}): train with trainer.save_every=N and "
+                "trainer.keep_last=K to keep snapshots along the way"
+            )
+        return {"model": model, "steps": steps, "served": engine.translator.run.step, "note": note}
+
     @app.post("/api/translate")
     async def translate(request: TranslateRequest) -> dict[str, Any]:
-        engine = by_name.get(request.model)
-        if engine is None:
-            raise HTTPException(404, f"unknown model {request.model!r}; loaded: {', '.join(by_name)}")
-        options = _options(request, engine, limits)
+        engine = named(request.model)
+        options, inputs = _options(request, engine, limits)
+        engine.check(options, inputs)
+        if request.checkpoint is not None:
+            engine = await asyncio.to_thread(snapshots.engine, request.model, request.checkpoint)
         try:
-            results = await batcher.translate(engine, request.sentences, options)
+            results = await batcher.translate(engine, inputs, options)
         except Exception as error:  # logged by the batcher; this request fails, the server goes on
             raise HTTPException(500, f"translation failed: {error!r}") from error
         return {
-            "model": engine.name,
+            "model": request.model,
+            "checkpoint": engine.translator.run.step,
             "options": asdict(options),
             "sentences": [
                 {"source": source, "nbest": nbest}
@@ -125,28 +167,62 @@ def create_app(
     return app
 
 
-def _options(request: TranslateRequest, engine: Engine, limits: Limits) -> Options:
-    """The request's options with the attention map resolved, checked against the limits and the
-    model (raises LimitExceeded, NmtError): requests that mean the same share a batch."""
+def _options(request: TranslateRequest, engine: Engine, limits: Limits) -> tuple[Options, list[Input]]:
+    """The request's options with the attention map resolved, and its inputs, checked against the
+    limits and the model (raises LimitExceeded, NmtError): requests that mean the same share a batch."""
+    _check_sizes(request, limits)
+    for name in ("beam", "nbest", "alpha", "temperature", "top_k", "top_p", "seed"):  # `nmt translate`'s
+        DecodeConfig.check(name, getattr(request, name), label=name)
+    if request.beam > limits.max_beam:
+        raise NmtError(f"beam {request.beam} is larger than the limit max_beam = {limits.max_beam}")
+    if request.nbest > request.beam and not request.sample:
+        raise NmtError(f"nbest {request.nbest} is larger than beam {request.beam} (sample for more outputs)")
+    if request.nbest > limits.max_beam:
+        raise NmtError(f"nbest {request.nbest} is larger than the limit max_beam = {limits.max_beam}")
+    targets = request.target or [None] * len(request.sentences)
+    if request.target is not None:
+        _check_target(request)
+    readings = len(request.sentences) * request.nbest
+    if request.method != "attention" and readings > limits.max_saliency_sentences:
+        raise LimitExceeded(
+            "max_saliency_sentences",
+            limits.max_saliency_sentences,
+            f"saliency of {readings} translations ({len(request.sentences)} sentences x nbest "
+            f"{request.nbest}) in one request",
+        )
+    layer, head = engine.attention_map(request.layer, request.head)  # NmtError for a map it lacks
+    fields = request.model_dump(exclude={"model", "sentences", "layer", "head", "target", "checkpoint"})
+    options = Options(**fields, layer=layer, head=head, aligned=request.target is not None)
+    return options, [Input(s, t) for s, t in zip(request.sentences, targets, strict=True)]
+
+
+def _check_sizes(request: TranslateRequest, limits: Limits) -> None:
+    """The number of sentences and the characters of each sentence, target and prefix: LimitExceeded."""
     if len(request.sentences) > limits.max_sentences:
         raise LimitExceeded(
             "max_sentences", limits.max_sentences, f"{len(request.sentences)} sentences in one request"
         )
-    for number, sentence in enumerate(request.sentences, 1):
-        if len(sentence) > limits.max_chars:
-            raise LimitExceeded(
-                "max_chars", limits.max_chars, f"sentence {number} has {len(sentence)} characters"
-            )
-    for name in ("beam", "nbest", "alpha"):  # the ranges of `nmt translate`'s options
-        DecodeConfig.check(name, getattr(request, name), label=name)
-    if request.beam > limits.max_beam:
-        raise NmtError(f"beam {request.beam} is larger than the limit max_beam = {limits.max_beam}")
-    if request.nbest > request.beam:
-        raise NmtError(f"nbest {request.nbest} is larger than beam {request.beam}")
-    layer, head = engine.attention_map(request.layer, request.head)  # NmtError for a map it lacks
-    return Options(
-        **request.model_dump(exclude={"model", "sentences", "layer", "head"}), layer=layer, head=head
-    )
+    texts = [("sentence", request.sentences), ("target", request.target or []), ("prefix", [request.prefix])]
+    for what, values in texts:
+        for number, text in enumerate(values, 1):
+            if text is not None and len(text) > limits.max_chars:
+                raise LimitExceeded(
+                    "max_chars", limits.max_chars, f"{what} {number} has {len(text)} characters"
+                )
+
+
+def _check_target(request: TranslateRequest) -> None:
+    """A target per sentence, aligned as the one translation: no search option can apply to it."""
+    assert request.target is not None
+    if len(request.target) != len(request.sentences):
+        raise NmtError(
+            f"target: one translation per sentence: {len(request.sentences)} sentence(s), "
+            f"{len(request.target)} given"
+        )
+    if request.prefix is not None:
+        raise NmtError("target and prefix: a given target is aligned whole; give one or the other")
+    if request.nbest != 1 or request.sample:
+        raise NmtError("target: a given translation is aligned as it is: nbest must be 1, without sample")
 
 
 def _add_error_handlers(app: FastAPI) -> None:

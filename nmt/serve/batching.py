@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from nmt.serve.engine import Engine, Options
+from nmt.serve.engine import Engine, Input, Options
 
 log = logging.getLogger(__name__)
 Results = list[list[dict[str, Any]]]  # per sentence, its n-best records
@@ -31,7 +31,7 @@ Results = list[list[dict[str, Any]]]  # per sentence, its n-best records
 class _Job:
     engine: Engine
     options: Options
-    sentences: Sequence[str]
+    sentences: Sequence[Input]
     done: asyncio.Future[Results] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     results: Results = field(default_factory=list)  # of the sentences translated so far, in order
 
@@ -40,7 +40,7 @@ class _Job:
         return self.engine.name, self.options
 
     @property
-    def left(self) -> Sequence[str]:
+    def left(self) -> Sequence[Input]:
         return self.sentences[len(self.results) :]
 
 
@@ -70,8 +70,9 @@ class Batcher:
         if self._worker is not None:
             self._worker.shutdown(wait=False, cancel_futures=True)
 
-    async def translate(self, engine: Engine, sentences: Sequence[str], options: Options) -> Results:
-        """The n-best records of ``sentences``, translated in batches with whatever else is waiting."""
+    async def translate(self, engine: Engine, sentences: Sequence[Input], options: Options) -> Results:
+        """The n-best records of ``sentences`` (each a source, and the target to align if given),
+        translated in batches with whatever else is waiting; ``len`` of one is its characters."""
         if self._queue is None:
             raise RuntimeError("the batcher is not started")
         if not sentences:

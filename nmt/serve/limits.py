@@ -21,7 +21,8 @@ class Limits:
     max_body_bytes: int = 256 * 1024  # the request body as sent
     max_sentences: int = 64  # sentences in one request
     max_chars: int = 1000  # characters in one sentence
-    max_beam: int = 16  # beam size (and so n-best size)
+    max_beam: int = 16  # beam size (and so n-best size, samples included)
+    max_saliency_sentences: int = 8  # translations read with saliency (a backward pass per target word)
     max_json_depth: int = 16  # arrays and objects nested in the body (a translate request needs 2)
 
 
