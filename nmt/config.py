@@ -187,6 +187,9 @@ class TrainerConfig:
     clip_norm: float = 1.0  # 0: no clipping
     label_smoothing: float = 0.1
     precision: str = "auto"  # auto (bf16 where measured faster) | fp32 | bf16 | fp16 (CUDA)
+    # torch.compile the forward pass and loss: auto (where a probe measures that it repays its compile
+    # time within the run), true, false (docs/guides/gpu.md, "Compiling the training step")
+    compile: str = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int | None = None  # torch intra-op threads on the CPU (None: torch's default)
     log_every: int = 50

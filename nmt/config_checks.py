@@ -65,8 +65,14 @@ def _range_problems(section: DictConfig, prefix: str, ranges: dict[str, Range]) 
                 yield problem
 
 
+COMPILE = ("auto", "true", "false")
+"""What ``trainer.compile`` accepts (any case: the command line's ``true`` arrives as "True")."""
+
+
 def _trainer_problems(tc: DictConfig) -> Iterator[str]:
     yield from _range_problems(tc, "trainer.", TRAINER)
+    if str(tc.get("compile", "auto")).lower() not in COMPILE:
+        yield f"trainer.compile={tc.compile}: must be one of {', '.join(COMPILE)}"
     given = {key: allowed for key, allowed in TRAINER_OPTIONAL.items() if tc.get(key) is not None}
     yield from _range_problems(tc, "trainer.", given)
 

@@ -50,6 +50,7 @@ weights; local-p needs none (p_t is a function of the current query).
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -338,7 +339,9 @@ class MultiHeadAttention(nn.Module):
             context = self.mix(F.dropout(weights, dropout, self.training).to(values.dtype), values)
         else:
             weights = None
-            with sdpa_kernel(fused_backends()):
+            # Compiled code picks its own kernel, once per batch shape (``trainer.compile``).
+            kernels = nullcontext() if torch.compiler.is_compiling() else sdpa_kernel(fused_backends())
+            with kernels:
                 context = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, dropout_p=dropout)
         return self.out_proj(context.transpose(1, 2).flatten(2)), weights if need_weights else None
 
