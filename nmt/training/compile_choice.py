@@ -12,7 +12,7 @@ update, is the compile time of one batch shape), and the run compiles only when
   the eager speed) and ``shapes`` the run's number of batch shapes (one compilation each).
 
 A run too short to repay even ``MIN_COMPILE_SECONDS`` per shape were every update free is not probed:
-one eager update is timed (the first, the slowest), nothing is compiled. The timings (not the decision,
+one eager update is timed after a warm-up one, nothing is compiled. The timings (not the decision,
 which depends on the run's budget) are cached per device, torch version, thread count, model config,
 batch size, length multiple and precision in ``<cache_dir>/compile_probe.json``, beside the
 precision probe's cache. Under torchrun rank 0 measures and every rank follows.
@@ -125,7 +125,8 @@ def _measured_choice(
         chosen, why = decide(timings, planned_steps(tc, timings.eager), shapes)
         return chosen, f"probe (cached): {why}"
     probe = Probe(model, tc, batch, device, dtype, speedups)
-    eager = probe.seconds(probe.eager)  # the first update: slower than the rest, so never too short
+    probe.seconds(probe.eager)  # the first update of a process is slower still (lazy initialisation)
+    eager = probe.seconds(probe.eager)
     steps = planned_steps(tc, eager)
     if steps * eager <= MARGIN * MIN_COMPILE_SECONDS * shapes:
         return False, (
