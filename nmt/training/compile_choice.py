@@ -37,7 +37,7 @@ from nmt.data.batching import Batch
 from nmt.models import EncoderDecoder
 from nmt.runtime import Distributed
 from nmt.training.compile import CompiledLoss, EagerLoss
-from nmt.training.precision import device_name
+from nmt.training.precision import device_name, synchronize
 from nmt.training.step import Speedups, UpdateStep
 
 log = logging.getLogger("nmt.train")
@@ -157,29 +157,27 @@ class Probe:
         speedups: Speedups,
     ) -> None:
         self.tc, self.batch, self.device = tc, batch, device
-        self.eager = UpdateStep(copy.deepcopy(model), tc, device, dtype, speedups=speedups)
-        self.compiled = UpdateStep(
-            copy.deepcopy(model), tc, device, dtype, speedups=speedups, loss=partial(CompiledLoss, shapes=1)
-        )
+        self.step = partial(UpdateStep, tc=tc, device=device, dtype=dtype, speedups=speedups)
+        self.model = model
+        self.eager = self.step(copy.deepcopy(model))
 
     def seconds(self, step: UpdateStep) -> float:
         """Wall time of one update of ``step`` on the batch (the device synchronised)."""
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
+            synchronize(self.device)
             start = time.perf_counter()
             step([self.batch], self.tc.lr)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
+            synchronize(self.device)
             return time.perf_counter() - start
 
     def time_compiled(self) -> CompileTimings | None:
         """Eager and compiled updates alternated (a busy machine slows both alike) after the compiled
         one's first (its compilation); None when compiling failed."""
-        first = self.seconds(self.compiled)
-        if self.compiled.loss.compilations == 0:
+        step = self.step(copy.deepcopy(self.model), loss=partial(CompiledLoss, shapes=1))
+        first = self.seconds(step)
+        if step.loss.compilations == 0:
             return None
-        pairs = [(self.seconds(self.eager), self.seconds(self.compiled)) for _ in range(ROUNDS)]
+        pairs = [(self.seconds(self.eager), self.seconds(step)) for _ in range(ROUNDS)]
         eager, compiled = (statistics.median(times) for times in zip(*pairs, strict=True))
         return CompileTimings(eager, compiled, max(first - compiled, 0.0))
 
