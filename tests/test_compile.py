@@ -2,7 +2,9 @@
 resumes bitwise, is chosen only where measured to pay, and falls back to eager in one log line.
 
 Compiling a tiny model's training step takes from tens of seconds to minutes on a 2-core CPU, so
-every test that really compiles is slow; the fast ones fake the compiler or its timings.
+every test that really compiles is slow; the fast ones fake the compiler or its timings. (On a
+heavily shared 2-core machine the Transformer's compiled-against-eager test took 20 minutes, four
+batch shapes; the missing-compiler run 4.6 minutes.)
 """
 
 from __future__ import annotations
