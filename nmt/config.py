@@ -298,6 +298,9 @@ class TrainerConfig(Schema):
     clip_norm: float = ranged(1.0, Range(0, None, note="0: no clipping"))  # 0: no clipping
     label_smoothing: float = ranged(0.1, PROBABILITY)
     precision: str = "auto"  # auto (bf16 where measured faster) | fp32 | bf16 | fp16 (CUDA)
+    # torch.compile the forward pass and loss: auto (where a probe measures that it repays its compile
+    # time within the run), true, false (docs/guides/gpu.md, "Compiling the training step")
+    compile: str = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int | None = ranged(None, COUNT)  # torch intra-op threads on the CPU (None: torch's default)
     log_every: int = ranged(50, COUNT)
@@ -319,6 +322,16 @@ class TrainerConfig(Schema):
     # Supervised attention (Liu et al. 2016; Garg et al. 2019): weight of the loss that pulls the map
     # translations carry (model.align_layer/align_head) toward eflomal's links (0: off).
     alignment_weight: float = ranged(0.0, Range(0, None, note="0: no supervised attention"))
+
+    @classmethod
+    def relations(cls, node: Any, prefix: str) -> Iterator[str]:
+        """``compile`` in any case: the command line's ``true`` arrives as "True"."""
+        if str(node.compile).lower() not in COMPILE_CHOICES:
+            yield f"{prefix}compile={node.compile}: choose one of {', '.join(COMPILE_CHOICES)}"
+
+
+COMPILE_CHOICES = ("auto", "true", "false")
+"""What ``trainer.compile`` accepts."""
 
 
 @dataclass

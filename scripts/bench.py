@@ -3,6 +3,7 @@
     python scripts/bench.py                       # the table (a few minutes on 2 CPU cores)
     python scripts/bench.py --profile             # and torch.profiler's operators per step
     python scripts/bench.py --smoke               # tiny models and batches: seconds (CI)
+    python scripts/bench.py --compile             # and our update compiled (trainer.compile), fp32
 
 For each model and precision (fp32, bf16 autocast) on real Multi30k en-de batches, randomly
 initialised at the default sizes:
@@ -52,7 +53,8 @@ from nmt.models import build_model
 from nmt.models.flops import training_flops
 from nmt.models.transformer import causal_mask, sinusoidal_positions
 from nmt.runtime import autocast
-from nmt.training.step import Speedups, UpdateStep
+from nmt.training.compile import CompiledLoss
+from nmt.training.step import Speedups, UpdateStep, build_optimizer
 
 REPO = Path(__file__).resolve().parents[1]
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
@@ -307,6 +309,88 @@ def our_step(
     return lambda batch: update([batch], tc.lr)
 
 
+def bench_compiled(
+    name: str, args: argparse.Namespace, data_cfg: list[str], device: torch.device
+) -> tuple[str, nn.Module, Any]:
+    """The table row of model ``name`` in fp32: our update eager and compiled (``trainer.compile``) and
+    the plain reference, tokens/s (timed interleaved after a warm-up pass, which compiles), batches
+    padded to multiples of ``--compile-multiple``; and the compile time of the warm-up pass. Also
+    returns our (eager) model and the trainer config, for ``bench_compiled_optimizer``."""
+    overrides = [f"model={name}", *args.model_overrides]
+    if args.smoke:
+        overrides += SMOKE_MODEL[compose_config(f"model={name}").model.arch]
+    cfg = compose_config(*data_cfg, *overrides)
+    data = prepare_training_data(cfg)
+    vocab, multiple = len(Vocab(data.vocab_models[1])), args.compile_multiple
+    lengths = data.corpus.src_lengths, data.corpus.tgt_lengths
+    order = TokenBatches(*lengths, args.batch_tokens, seed=0, pad_to_multiple=multiple).batches()
+    order = order[: args.steps]
+    batches = [data.corpus.batch(indices).padded_to(multiple).to(device) for indices in order]
+    real_tokens = [b.num_tokens + int(b.src_mask.sum()) for b in batches]
+    shapes = {(*b.src.shape, b.tgt_in.shape[1]) for b in batches}
+    torch.manual_seed(cfg.seed)
+    ours = build_model(cfg.model, vocab, vocab, PAD).to(device)
+    compiled = UpdateStep(copy.deepcopy(ours), cfg.trainer, device, None, loss=CompiledLoss)
+    variants = {
+        "eager": our_step(ours, cfg.trainer, device, None, Speedups()),
+        "compiled": lambda batch: compiled([batch], cfg.trainer.lr),
+        "reference": reference_step(reference_model(cfg.model, vocab).to(device), cfg.trainer, device, None),
+    }
+    seconds = time_interleaved(variants, batches, device)
+    speed = {
+        k: statistics.median(t / s for t, s in zip(real_tokens, v, strict=True)) for k, v in seconds.items()
+    }
+    return (
+        f"| {device.type} | {name} | {model_size(ours)} | {len(batches)} / {len(shapes)} "
+        f"| {speed['eager']:,.0f} | {speed['compiled']:,.0f} | {speed['reference']:,.0f} "
+        f"| {speed['compiled'] / speed['eager']:.2f}x | {compiled.loss.compile_seconds:.1f} "
+        f"({compiled.loss.graphs} graphs) |",
+        ours,
+        cfg.trainer,
+    )
+
+
+def bench_compiled_optimizer(model: nn.Module, tc: Any, device: torch.device, steps: int) -> str:
+    """The table row of AdamW's step on ``model``'s parameters (random gradients): the fused kernel
+    (what ``UpdateStep`` runs) against the per-parameter one compiled with ``torch.compile``, and the
+    compile time (the compiled step's first call less one compiled step)."""
+    for parameter in model.parameters():
+        parameter.grad = torch.randn_like(parameter)
+    fused = build_optimizer(model, tc, fused=True)
+    plain = build_optimizer(copy.deepcopy(model), tc, fused=False)
+    compiled_step = torch.compile(plain.step)
+    start = time.perf_counter()
+    compiled_step()
+    first = time.perf_counter() - start
+    variants = {"fused": lambda _: fused.step(), "compiled": lambda _: compiled_step()}
+    seconds = time_interleaved(variants, [None] * steps, device)
+    fused_ms, compiled_ms = (1000 * statistics.median(seconds[k]) for k in ("fused", "compiled"))
+    return (
+        f"| {model_size(model)} | {fused_ms:.2f} | {compiled_ms:.2f} | {fused_ms / compiled_ms:.2f}x "
+        f"| {first - compiled_ms / 1000:.1f} |"
+    )
+
+
+def print_compiled(args: argparse.Namespace, data_cfg: list[str], device: torch.device) -> None:
+    """The ``--compile`` table: eager, compiled and reference tokens/s per model, and compile time."""
+    setting = f"{torch.get_num_threads()} threads, {args.batch_tokens:,} tokens a batch, fp32"
+    print(f"torch {torch.__version__}, {setting}, lengths padded to multiples of {args.compile_multiple}")
+    print(
+        "\n| device | model | parameters | batches / shapes | eager tokens/s | compiled tokens/s "
+        "| reference tokens/s | compiled / eager | compile time, s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    models = []
+    for name in args.models:
+        row, model, tc = bench_compiled(name, args, data_cfg, device)
+        print(row, flush=True)
+        models.append((model, tc))
+    print("\n| parameters | AdamW step, fused kernel, ms | compiled, ms | fused / compiled | compile, s |")
+    print("|---|---|---|---|---|")
+    for model, tc in models:
+        print(bench_compiled_optimizer(model, tc, device, args.steps), flush=True)
+
+
 def model_size(model: nn.Module) -> str:
     count = sum(p.numel() for p in model.parameters())
     return f"{count / 1e6:.1f}M" if count >= 1e5 else f"{count / 1e3:.0f}k"
@@ -346,6 +430,9 @@ def main() -> None:
         help="also time ours without these speed-ups (interleaved with the rest)",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny models, data and batches: seconds")
+    parser.add_argument("--compile", action="store_true", help="only the table of the compiled update")
+    parser.add_argument("--compile-multiple", type=int, default=16, help="--compile's length multiple")
+    parser.add_argument("--model-overrides", nargs="*", default=[], help="e.g. model.enc_layers=2")
     args = parser.parse_args()
     gpu = args.device.startswith("cuda")
     args.models = args.models or ["transformer_base"] * gpu + ["transformer", "rnn_bahdanau"]
@@ -358,6 +445,9 @@ def main() -> None:
         data_cfg = [f"run_dir={tmp}", f"data.train.max_pairs={500 if args.smoke else 20000}"]
         if args.smoke:
             data_cfg.append("data.spm.vocab_size=400")
+        if args.compile:
+            print_compiled(args, data_cfg, device)
+            return
         peaks = {
             precision: matmul_peak(args.matmul, dtype or torch.float32, device)
             for precision, dtype in PRECISIONS.items()

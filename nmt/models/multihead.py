@@ -9,6 +9,7 @@ and ``prepare``/``attend`` split of ``nmt.models.attention``, weights per head (
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -76,7 +77,9 @@ class MultiHeadAttention(nn.Module):
             context = self.mix(F.dropout(weights, dropout, self.training).to(values.dtype), values)
         else:
             weights = None
-            with sdpa_kernel(fused_backends()):
+            # Compiled code picks its own kernel, once per batch shape (``trainer.compile``).
+            kernels = nullcontext() if torch.compiler.is_compiling() else sdpa_kernel(fused_backends())
+            with kernels:
                 context = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, dropout_p=dropout)
         return self.out_proj(context.transpose(1, 2).flatten(2)), weights if need_weights else None
 

@@ -1,14 +1,16 @@
 """``trainer.precision``: the autocast dtype training runs in, and why (one line of train.log).
 
-``auto`` takes bf16 on GPUs that support it (else fp16 with loss scaling). On a CPU whether bf16
-pays depends on the CPU and on the model, so it is measured, never assumed: on a CPU that computes
+Whether bf16 pays depends on the device and on the model, so ``auto`` measures it, never assumes
+it. On a GPU fp32 matrix products use TF32 (``torch.set_float32_matmul_precision("high")``), and on
+one that supports bf16 the probe below times fp32 against bf16 (a GPU without bf16 takes fp16 with
+loss scaling, unmeasured; the GPU path is not measured with this code). On a CPU that computes
 bf16 natively (AVX512-BF16 or AMX) a short probe times a few training updates of the model in fp32
 and in bf16, alternating, on the run's own first batches, and bf16 is taken when it is at least
 ``MARGIN`` faster (under torchrun rank 0 measures, every rank follows). A model with a fused
 attention kernel (``has_fused_attention``) is also timed with plain matrix products in its place,
 and trains with whichever was faster in the chosen precision: on some CPUs the kernel's bf16
 backward pass is several times slower than the matrix products. The result is cached per
-CPU, torch version, thread count, model config and batch size in
+device, torch version, thread count, model config and batch size in
 ``<cache_dir>/precision_probe.json``, so later runs of the same shape start at once. A CPU without
 native bf16 emulates it (half the fp32 speed in ``make bench``): fp32 without probing.
 """
@@ -56,19 +58,18 @@ def training_precision(
     """The autocast dtype (None: fp32) ``cfg.trainer.precision`` asks for, the update's speed-ups
     (with the attention kernel the probe chose) and what the log says of them.
 
-    ``batches``: the run's first training batches, which a probe on the CPU times the model on."""
+    ``batches``: the run's first training batches, which the probe times the model on."""
     precision = cfg.trainer.precision
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 for fp32 matrix products (not measured here)
     if precision != "auto":
         dtype = autocast_dtype(precision, device, prefers_bf16_on_cpu=False)
         return dtype, Speedups(), f"{NAMES[dtype]} (trainer.precision={precision})"
-    if device.type != "cpu":
+    if device.type != "cpu" and not (device.type == "cuda" and torch.cuda.is_bf16_supported()):
         dtype = autocast_dtype(precision, device, prefers_bf16_on_cpu=False)
-        if device.type == "cuda":
-            why = "the GPU supports bf16" if dtype == torch.bfloat16 else "the GPU has no bf16"
-        else:
-            why = f"no autocast on {device.type}"
+        why = "the GPU has no bf16" if device.type == "cuda" else f"no autocast on {device.type}"
         return dtype, Speedups(), f"auto -> {NAMES[dtype]} ({why})"
-    if not cpu_has_native_bf16():
+    if device.type == "cpu" and not cpu_has_native_bf16():
         why = "this CPU has no native bf16 (AVX512-BF16 or AMX): emulated bf16 is slower than fp32"
         return None, Speedups(), f"auto -> fp32 ({why})"
     if not ranks.is_main:  # rank 0 measures, every rank follows it
@@ -117,7 +118,7 @@ def probe_cached(
     path = Path(cfg.cache_dir) / "precision_probe.json"
     key = json.dumps(
         {
-            "cpu": cpu_name(),
+            "cpu": device_name(device),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
             "model": OmegaConf.to_container(cfg.model, resolve=True),
@@ -153,15 +154,28 @@ def probe(model: EncoderDecoder, tc: Any, batches: Sequence[Batch], device: torc
     }
     tokens = sum(batch.num_tokens + int(batch.src_mask.sum()) for batch in batches)
     seconds = dict.fromkeys(steps, 0.0)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         for round_ in range(PROBE_ROUNDS + 1):
             for name, step in steps.items():
                 for batch in batches:
+                    synchronize(device)
                     start = time.perf_counter()
                     step([batch], tc.lr)
+                    synchronize(device)
                     if round_:
                         seconds[name] += time.perf_counter() - start
     return {name: PROBE_ROUNDS * tokens / spent for name, spent in seconds.items()}
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the GPU's queued work (timings of GPU work end there); nothing on a CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name on CUDA, else the CPU's model name (what a cached timing is valid for)."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
 
 def cpu_name() -> str:

@@ -6,14 +6,17 @@ is computed), backward over the micro-batches, gradient clipping and the AdamW s
 
 What makes it fast is listed in ``Speedups``, each one switchable, so ``scripts/bench.py --ablate``
 times it against the plain path and the tests check that training stays the same without it.
+Compiling the forward pass and loss (``trainer.compile``) is the ``loss`` class it is given
+(``nmt.training.compile``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -25,7 +28,20 @@ from nmt.data.batching import Batch
 from nmt.data.vocab import PAD
 from nmt.models import EncoderDecoder
 from nmt.runtime import Distributed, autocast
+from nmt.training.compile import EagerLoss, LossFunction
 from nmt.training.supervised_attention import alignment_loss
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """The trainer config's values the loss reads, as plain numbers (what a compiled loss can read)."""
+
+    label_smoothing: float
+    alignment_weight: float
+
+    @classmethod
+    def of(cls, tc: Any) -> LossSettings:
+        return cls(float(tc.label_smoothing), float(tc.alignment_weight))
 
 
 @dataclass(frozen=True)
@@ -89,11 +105,14 @@ class UpdateStep:
         dtype: torch.dtype | None,
         ranks: Distributed | None = None,
         speedups: Speedups = Speedups(),
+        loss: Callable[[LossFunction], EagerLoss] = EagerLoss,
     ) -> None:
+        """``loss`` wraps the loss function: ``EagerLoss``, or ``CompiledLoss`` (``trainer.compile``)."""
         self.model, self.tc, self.device, self.dtype = model, tc, device, dtype
         self.ranks, self.speedups = ranks or Distributed(), speedups
         model.fuse_attention_in_training(speedups.fused_attention)
         self.ddp = DistributedDataParallel(model) if self.ranks.world > 1 else model
+        self.loss = loss(partial(training_loss, model, dtype=dtype, tc=LossSettings.of(tc), forward=self.ddp))
         self.optimizer = build_optimizer(model, tc, fused=speedups.fused_optimizer)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
@@ -108,14 +127,8 @@ class UpdateStep:
         # update the gradient of the loss summed over all its tokens, however they are split up.
         scale = self.ranks.world / max(self.ranks.all_reduce_sum(tokens, self.device), 1.0)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = torch.zeros((), device=self.device)
-        for i, batch in enumerate(batches):
-            sync = i == len(batches) - 1 or self.ranks.world == 1
-            with nullcontext() if sync else self.ddp.no_sync():
-                micro_loss = training_loss(self.model, batch.to(self.device), self.dtype, self.tc, self.ddp)
-                self.scaler.scale(micro_loss * scale).backward()
-            loss += micro_loss.detach()
-        loss_value = loss.item()
+        reset = partial(self.optimizer.zero_grad, set_to_none=True)
+        loss_value = self.loss.run(partial(self._gradients, batches, scale), reset)
         if self.ranks.agree([not math.isfinite(loss_value)], self.device)[0]:
             self.optimizer.zero_grad(set_to_none=True)
             return loss_value, False
@@ -127,3 +140,15 @@ class UpdateStep:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return loss_value, True
+
+    def _gradients(self, batches: Sequence[Batch], scale: float) -> float:
+        """Forward and backward passes over ``batches``, gradients times ``scale`` added up in the
+        parameters; returns the summed loss."""
+        loss = torch.zeros((), device=self.device)
+        for i, batch in enumerate(batches):
+            sync = i == len(batches) - 1 or self.ranks.world == 1
+            with nullcontext() if sync else self.ddp.no_sync():
+                micro_loss = self.loss(batch.to(self.device))
+                self.scaler.scale(micro_loss * scale).backward()
+            loss += micro_loss.detach()
+        return loss.item()

@@ -56,6 +56,7 @@ from nmt.training.checkpoint import (
     training_state,
 )
 from nmt.training.cluster import export_submitit_distributed_env
+from nmt.training.compile_choice import training_compile
 from nmt.training.lock import run_dir_lock
 from nmt.training.precision import PROBE_BATCHES, training_precision
 from nmt.training.provenance import check_same_data, new_record, new_run_id
@@ -198,11 +199,13 @@ class Trainer:
             world=ranks.world,
             pad_to_multiple=self.tc.pad_to_multiple,
         )
-        self._log_padding()
+        shapes = self._log_padding()
         first = [self._train_batch(indices).to(device) for indices in self.batches.batches()[:PROBE_BATCHES]]
         self.dtype, speedups, precision = training_precision(cfg, model, first, device, ranks)
         log.info("precision: %s", precision)
-        self.update = UpdateStep(model, self.tc, device, self.dtype, ranks, speedups)
+        loss, compiling = training_compile(cfg, model, first[0], device, ranks, self.dtype, speedups, shapes)
+        log.info("compile: %s", compiling)
+        self.update = UpdateStep(model, self.tc, device, self.dtype, ranks, speedups, loss)
         self.optimizer, self.scaler = self.update.optimizer, self.update.scaler
         self.lr_multiplier = lr_multiplier(self.tc)
         self.writer = SummaryWriter(self.run_dir / "tensorboard") if ranks.is_main else None
@@ -266,6 +269,7 @@ class Trainer:
             if p.batches_done >= len(order):
                 p.epoch, p.batches_done = p.epoch + 1, 0
         bar.close()
+        self._log_compilations()
         if self.writer:
             self.writer.close()
         return scores if scores is not None else self.validate()
@@ -274,8 +278,9 @@ class Trainer:
         """The training pairs at ``indices``, padded to the batches' length multiple."""
         return self.train_data.batch(indices).padded_to(self.tc.pad_to_multiple)
 
-    def _log_padding(self) -> None:
-        """The share of padding in this rank's first epoch, and what it would be without the rounding."""
+    def _log_padding(self) -> int:
+        """The share of padding in this rank's first epoch, and what it would be without the rounding;
+        returns the number of batch shapes."""
         lengths = self.train_data.src_lengths, self.train_data.tgt_lengths
         ranks = {"rank": self.ranks.rank, "world": self.ranks.world}
         exact = TokenBatches(*lengths, self.tc.batch_tokens, seed=self.cfg.seed, **ranks)
@@ -288,6 +293,7 @@ class Trainer:
             len(shapes),
             100 * pad_share(*lengths, exact.batches()),
         )
+        return len(shapes)
 
     def train_step(self, batches: list[Batch]) -> bool:
         """One optimiser update over ``batches`` (``UpdateStep``); False: skipped for a non-finite loss."""
@@ -470,6 +476,7 @@ class Trainer:
             bar.total = min(self.tc.max_steps, p.step + round(left * p.step / max(p.train_seconds, 1e-9)))
         bar.set_postfix(postfix)
         if self.writer:
+            self._write_compilations()
             self.writer.add_scalar("train/loss", loss, p.step)
             self.writer.add_scalar("train/lr", lr, p.step)
             self.writer.add_scalar("train/tokens_per_second", tokens_per_second, p.step)
@@ -477,6 +484,26 @@ class Trainer:
             "step %d epoch %d loss %.3f lr %.2e %.0f tok/s", p.step, p.epoch, loss, lr, tokens_per_second
         )
         self.window = Window()
+
+    def _write_compilations(self) -> None:
+        """The compilations so far and the seconds they took, in TensorBoard (compiled runs only)."""
+        compiled = self.update.loss
+        if compiled.compilations:
+            self.writer.add_scalar("train/compilations", compiled.compilations, self.progress.step)
+            self.writer.add_scalar("train/compile_seconds", compiled.compile_seconds, self.progress.step)
+
+    def _log_compilations(self) -> None:
+        """What compiling cost this process, in the log and in TensorBoard (compiled runs only)."""
+        compiled = self.update.loss
+        if compiled.compilations:
+            log.info(
+                "compiled the training step %d time(s) (%d graph(s)) in %.1f s",
+                compiled.compilations,
+                compiled.graphs,
+                compiled.compile_seconds,
+            )
+            if self.writer:
+                self._write_compilations()
 
 
 @dataclass
