@@ -7,11 +7,13 @@ their schema through their defaults list (``rnn_schema`` or ``transformer_schema
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
@@ -97,7 +99,8 @@ class DataConfig:
     hash_split: HashSplitConfig = field(default_factory=HashSplitConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
     spm: SubwordConfig = field(default_factory=SubwordConfig)
-    num_proc: int | None = None  # processes that prepare the training corpus (None: every CPU core)
+    # processes that prepare the training corpus, and sentencepiece's threads (None: every usable core)
+    num_proc: int | None = None
     lowercase: bool = False  # lowercase both sides of every split (as word-alignment gold text is)
     # split both sides of every split into words first: none | moses | och_ney (moses, then French
     # contractions written out as in the Hansards gold text: du -> de le); nmt.data.pretokenize
@@ -188,7 +191,7 @@ class TrainerConfig:
     label_smoothing: float = 0.1
     precision: str = "auto"  # auto (bf16 where measured faster) | fp32 | bf16 | fp16 (CUDA)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    threads: int | None = None  # torch intra-op threads on the CPU (None: torch's default)
+    threads: int | None = None  # torch's CPU threads (None: its default, at most the usable cores)
     log_every: int = 50
     valid_every: int = 1000
     valid_bleu_sentences: int = 500  # 0: the whole validation set
@@ -216,7 +219,23 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # trainer=NAME: nmt/configs/trainer/
     seed: int = 1234  # seeds torch, NumPy, random and the batch order
     run_dir: str = "runs/${data.name}/${model.name}"  # checkpoints, vocabulary, logs and TensorBoard events
-    cache_dir: str = "${oc.env:NMT_CACHE_DIR,data}"  # downloaded corpora; prepared ones in prepared/
+    cache_dir: str = "${nmt.cache_home:}"  # downloaded corpora, prepared ones in prepared/ (cache_home)
+
+
+def cache_home() -> str:
+    """The default data cache: ``$NMT_CACHE_DIR``, else ``$XDG_CACHE_HOME/nmt``, else ``~/.cache/nmt``.
+
+    It lies outside the working directory, so ``nmt`` run from anywhere shares one cache. As the XDG
+    specification says, an empty or relative ``$XDG_CACHE_HOME`` is ignored.
+    """
+    if own := os.environ.get("NMT_CACHE_DIR"):
+        return own
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return str(base / "nmt")
+
+
+OmegaConf.register_new_resolver("nmt.cache_home", cache_home, replace=True)
 
 
 def register_configs() -> None:
