@@ -219,7 +219,9 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # trainer=NAME: nmt/configs/trainer/
     seed: int = 1234  # seeds torch, NumPy, random and the batch order
     run_dir: str = "runs/${data.name}/${model.name}"  # checkpoints, vocabulary, logs and TensorBoard events
-    cache_dir: str = "${nmt.cache_home:}"  # downloaded corpora, prepared ones in prepared/ (cache_home)
+    # downloaded corpora, prepared ones in prepared/ (default: $NMT_CACHE_DIR, else $XDG_CACHE_HOME/nmt,
+    # else ~/.cache/nmt)
+    cache_dir: str = "${nmt.cache_home:}"
 
 
 def cache_home() -> str:
