@@ -184,7 +184,9 @@ def test_training_data_is_prepared_in_data_num_proc_threads(
         raise NmtError("stop here")
 
     monkeypatch.setattr(store, "prepare_vocabs", stop)
-    cfg = compose("data.train.max_pairs=200", "data.num_proc=3", f"cache_dir={tmp_path}", "run_dir=-")
+    cfg = compose(
+        "data.train.max_pairs=200", "data.num_proc=3", f"cache_dir={tmp_path}", f"run_dir={tmp_path / 'run'}"
+    )
     with pytest.raises(NmtError, match="stop here"):
         store.prepare_training_data(cfg)
     assert asked == [3]
