@@ -93,5 +93,5 @@ docs-serve: install  ## the documentation site at http://127.0.0.1:8001/, rebuil
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 clean:  ## caches and build files; keeps .venv, data/ and runs/
-	rm -rf .pytest_cache .ruff_cache build site *.egg-info outputs multirun
+	rm -rf .pytest_cache .ruff_cache .cache build site *.egg-info outputs multirun
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

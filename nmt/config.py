@@ -7,12 +7,14 @@ their schema through their defaults list (``rnn_schema`` or ``transformer_schema
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from nmt.numbers import COUNT, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, SOME, Range
 
@@ -150,7 +152,8 @@ class DataConfig(Schema):
     hash_split: HashSplitConfig = field(default_factory=HashSplitConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
     spm: SubwordConfig = field(default_factory=SubwordConfig)
-    num_proc: int | None = None  # processes that prepare the training corpus (None: every CPU core)
+    # processes that prepare the training corpus, and sentencepiece's threads (None: every usable core)
+    num_proc: int | None = None
     lowercase: bool = False  # lowercase both sides of every split (as word-alignment gold text is)
     # split both sides of every split into words first: none | moses | och_ney (moses, then French
     # contractions written out as in the Hansards gold text: du -> de le); nmt.data.pretokenize
@@ -302,7 +305,9 @@ class TrainerConfig(Schema):
     # time within the run), true, false (docs/guides/gpu.md, "Compiling the training step")
     compile: str = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    threads: int | None = ranged(None, COUNT)  # torch intra-op threads on the CPU (None: torch's default)
+    threads: int | None = ranged(
+        None, COUNT
+    )  # torch's CPU threads (None: its default, at most the usable cores)
     log_every: int = ranged(50, COUNT)
     valid_every: int = ranged(1000, COUNT)
     valid_bleu_sentences: int = ranged(500, ALL_OR_SOME)  # 0: the whole validation set
@@ -343,7 +348,9 @@ class Config(Schema):
     trainer: TrainerConfig = field(default_factory=TrainerConfig)  # trainer=NAME: configs/trainer/
     seed: int = ranged(1234, SEED)  # seeds torch, NumPy, random and the batch order
     run_dir: str = "runs/${data.name}/${model.name}"  # checkpoints, vocabulary, logs and TensorBoard events
-    cache_dir: str = "${oc.env:NMT_CACHE_DIR,data}"  # downloaded corpora; prepared ones in prepared/
+    # downloaded corpora, prepared ones in prepared/ (default: $NMT_CACHE_DIR, else $XDG_CACHE_HOME/nmt,
+    # else ~/.cache/nmt)
+    cache_dir: str = "${nmt.cache_home:}"
 
     @classmethod
     def relations(cls, node: Any, prefix: str) -> Iterator[str]:
@@ -356,6 +363,22 @@ class Config(Schema):
         weight = node.trainer.alignment_weight
         if weight > 0 and node.model.get("attention") == "none":
             yield f"trainer.alignment_weight={weight}: model.attention=none has no attention to supervise"
+
+
+def cache_home() -> str:
+    """The default data cache: ``$NMT_CACHE_DIR``, else ``$XDG_CACHE_HOME/nmt``, else ``~/.cache/nmt``.
+
+    It lies outside the working directory, so ``nmt`` run from anywhere shares one cache. As the XDG
+    specification says, an empty or relative ``$XDG_CACHE_HOME`` is ignored.
+    """
+    if own := os.environ.get("NMT_CACHE_DIR"):
+        return own
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return str(base / "nmt")
+
+
+OmegaConf.register_new_resolver("nmt.cache_home", cache_home, replace=True)
 
 
 def register_configs() -> None:

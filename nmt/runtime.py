@@ -5,10 +5,12 @@ The bottom layer, beside ``nmt.errors``: it imports nothing else from ``nmt``.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,6 +28,25 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def available_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The CPU cores this process may use: those of its affinity mask, fewer under a cgroup (v2) CPU
+    quota (a container started with ``--cpus=N``); at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here
+    return max(1, cores)
+
+
+def worker_count(configured: int | None) -> int:
+    """Processes or threads for parallel work: ``configured`` (an option such as ``data.num_proc``)
+    when set, else ``available_cpus()``."""
+    return configured or available_cpus()
 
 
 def resolve_device(name: str = "auto") -> torch.device:

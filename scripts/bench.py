@@ -320,7 +320,7 @@ def bench_compiled(
     if args.smoke:
         overrides += SMOKE_MODEL[compose_config(f"model={name}").model.arch]
     cfg = compose_config(*data_cfg, *overrides)
-    data = prepare_training_data(cfg)
+    data = prepare_training_data(cfg.data, cfg.cache_dir, cfg.run_dir)
     vocab, multiple = len(Vocab(data.vocab_models[1])), args.compile_multiple
     lengths = data.corpus.src_lengths, data.corpus.tgt_lengths
     order = TokenBatches(*lengths, args.batch_tokens, seed=0, pad_to_multiple=multiple).batches()

@@ -15,10 +15,11 @@ import logging
 import os
 import shutil
 import tempfile
+import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from itertools import chain, islice, zip_longest
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 Pair = tuple[str, str]
 PARTS = ("train", "valid", "test")
 CHUNK = 1 << 20
+TIMEOUT_S = 60.0  # a download that waits this long for the server (to connect, or for more bytes) fails
 
 
 # ----------------------------------------------------------------- splits
@@ -191,7 +193,8 @@ def _read_tsv(path: Path, columns: list[int]) -> Iterator[Pair]:
 def _read_hub(hub: HubConfig) -> Iterator[Pair]:
     """Pairs from a `datasets` dataset, ``src_field``/``tgt_field`` being dotted paths into each record.
 
-    With ``streaming``, records are read as they download, and nothing is stored by `datasets`.
+    With ``streaming``, records are read as they download, and nothing is stored by `datasets`;
+    otherwise `datasets` keeps them in its own cache (``$HF_HOME``, by default ``~/.cache/huggingface``).
     """
     import datasets  # imported here: it takes a second, and only hub sources need it
 
@@ -208,7 +211,11 @@ def _read_hub(hub: HubConfig) -> Iterator[Pair]:
     except NmtError:
         raise
     except Exception as e:  # datasets raises many types: no internet, unknown name, bad files...
-        raise NmtError(f"could not load {name}, split {hub.split!r}: {type(e).__name__}: {e}") from e
+        raise NmtError(
+            f"could not load {name}, split {hub.split!r}: {type(e).__name__}: {e}\nWithout a network, "
+            "name local copies of its files in hub.data_files (hub.path: the builder, e.g. json), or set "
+            "HF_DATASETS_OFFLINE=1 to read the copy the Hugging Face cache holds"
+        ) from e
 
 
 def _field(batch: dict[str, list[Any]], dotted: str, name: str) -> list[Any]:
@@ -254,7 +261,13 @@ def resolve_file(f: FileConfig, cache_dir: str | Path) -> Path:
     if not f.url:
         raise NmtError(f"corpus file {f.path} not found (looked at {looked}) and no url is configured")
     logger.info("%s not found locally (looked at %s): downloading it", f.path, looked)
-    return download(f.url, cached, f.sha256, f.member)
+    try:
+        return download(f.url, cached, f.sha256, f.member)
+    except NmtError as e:
+        raise NmtError(
+            f"{e}\nnothing was kept. Without a network, put the file at {cached}, or point NMT_DATA_DIR "
+            f"at a folder holding {f.path} (it was looked for at {looked})"
+        ) from e
 
 
 def download(url: str, dest: str | Path, sha256: str | None = None, member: str | None = None) -> Path:
@@ -263,8 +276,7 @@ def download(url: str, dest: str | Path, sha256: str | None = None, member: str 
     With ``member``, the download is a zip archive and ``dest`` receives that member of it.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with _temp_beside(dest) as raw:
+    with _folders_for(dest), _temp_beside(dest) as raw:
         actual = _fetch(url, raw)
         if sha256 is not None and actual != sha256.lower():
             raise NmtError(f"checksum mismatch for {url}: expected sha256 {sha256}, got {actual}")
@@ -275,6 +287,20 @@ def download(url: str, dest: str | Path, sha256: str | None = None, member: str 
                 _extract(raw, member, extracted, url)
                 extracted.replace(dest)
     return dest
+
+
+@contextmanager
+def _folders_for(dest: Path) -> Iterator[None]:
+    """Create ``dest``'s missing folders; remove those again (when still empty) if the body fails."""
+    missing = [folder for folder in (dest.parent, *dest.parent.parents) if not folder.exists()]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in missing:  # innermost first
+            with suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 @contextmanager
@@ -293,16 +319,31 @@ def _fetch(url: str, out: Path) -> str:
     """Write what ``url`` serves to ``out``, with a progress bar; return its sha256."""
     digest = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, out.open("wb") as file:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, out.open("wb") as file:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1]) as bar:
                 while chunk := response.read(CHUNK):
                     file.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
+            if total is not None and bar.n < total:  # http.client ends a cut-off body silently
+                raise http.client.IncompleteRead(b"", total - bar.n)
     except (OSError, ValueError, http.client.HTTPException) as e:
-        raise NmtError(f"could not download {url}: {e}") from e
+        raise NmtError(f"could not download {url}: {_reason(e)}") from e
     return digest.hexdigest()
+
+
+def _reason(e: Exception) -> str:
+    """Why a download failed, in words: a timeout and a connection closed early say so."""
+    if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
+        if not isinstance(e.reason, TimeoutError):
+            return f"{e.reason} (no network, or the server is down?)"
+        e = e.reason
+    if isinstance(e, TimeoutError):
+        return f"no answer from the server within {TIMEOUT_S:g} s (timed out)"
+    if isinstance(e, http.client.IncompleteRead):
+        return f"the connection closed {e.expected} bytes before the end of the file"
+    return str(e) or type(e).__name__
 
 
 def _extract(archive: Path, member: str, out: Path, url: str) -> None:

@@ -49,7 +49,7 @@ from nmt.data.links import LINKS_VERSION, AttentionLabels, WordLinks, align_corp
 from nmt.data.sources import iter_split, split_files
 from nmt.data.vocab import train_vocab, vocab_paths
 from nmt.errors import NmtError
-from nmt.runtime import process_alive
+from nmt.runtime import process_alive, worker_count
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,8 @@ def prepare_training_data(
     text_dir = prepare_text(data, cache_dir, build)
     src_model, tgt_model = vocab_paths(run_dir, data.spm.joint)
     if not (src_model.is_file() and tgt_model.is_file()):
-        src_model, tgt_model = prepare_vocabs(text_dir, data.spm, build)
-    corpus = prepare_ids(text_dir, (src_model, tgt_model), _num_proc(data.num_proc), build)
+        src_model, tgt_model = prepare_vocabs(text_dir, data.spm, worker_count(data.num_proc), build)
+    corpus = prepare_ids(text_dir, (src_model, tgt_model), worker_count(data.num_proc), build)
     if labels:
         corpus.labels = AttentionLabels(prepare_links(text_dir, build), src_model, tgt_model)
     return TrainingData(corpus, (src_model, tgt_model), read_report(text_dir))
@@ -155,7 +155,7 @@ def prepare_text(data: DataConfig, cache_dir: str | Path, build: bool = True) ->
             raise NmtError(f"data.train: {where} holds no sentence pairs")
         clean = OmegaConf.to_container(data.clean, resolve=True)
         cleaned = _map(
-            raw, clean_batch, work / "cleaned.arrow", _num_proc(data.num_proc), "cleaning", clean=clean
+            raw, clean_batch, work / "cleaned.arrow", worker_count(data.num_proc), "cleaning", clean=clean
         )
         kept, report = _select_clean(cleaned, data.clean.dedupe)
         if not kept.size:
@@ -214,9 +214,9 @@ def _select_clean(cleaned: datasets.Dataset, dedupe: bool) -> tuple[np.ndarray, 
 
 
 # ----------------------------------------------------------------- vocabulary
-def prepare_vocabs(text_dir: Path, cfg: DictConfig, build: bool = True) -> tuple[Path, Path]:
-    """Sentencepiece model(s) trained on a sample of the cleaned pairs (seeded by ``data.spm.seed``,
-    whatever the run's seed), kept in the cache."""
+def prepare_vocabs(text_dir: Path, cfg: DictConfig, threads: int, build: bool = True) -> tuple[Path, Path]:
+    """Sentencepiece model(s) trained in ``threads`` threads on a sample of the cleaned pairs (seeded by
+    ``data.spm.seed``, whatever the run's seed), kept in the cache."""
     identity = {"version": VERSION, "spm": OmegaConf.to_container(cfg, resolve=True)}
     entry = text_dir / f"spm-{_key(identity)}"
 
@@ -231,7 +231,7 @@ def prepare_vocabs(text_dir: Path, cfg: DictConfig, build: bool = True) -> tuple
         # server, a browser driver) can crash.
         with ProcessPoolExecutor(1, mp_context=_FORK_SERVER) as child:
             for columns, path in sides:
-                child.submit(_train_on_sample, text_dir, columns, path, cfg).result()
+                child.submit(_train_on_sample, text_dir, columns, path, cfg, threads).result()
 
     _entry(entry, build_vocabs, build, "sentencepiece model")
     return vocab_paths(entry, cfg.joint)
@@ -241,9 +241,11 @@ _FORK_SERVER = multiprocessing.get_context("forkserver")
 _FORK_SERVER.set_forkserver_preload([__name__])
 
 
-def _train_on_sample(text_dir: Path, columns: tuple[str, ...], path: Path, cfg: DictConfig) -> None:
+def _train_on_sample(
+    text_dir: Path, columns: tuple[str, ...], path: Path, cfg: DictConfig, threads: int
+) -> None:
     sentences = sample_sentences(open_text(text_dir), columns, cfg.input_sentence_size, cfg.seed)
-    train_vocab(sentences, path, cfg)
+    train_vocab(sentences, path, cfg, threads)
 
 
 def sample_sentences(text: datasets.Dataset, columns: Sequence[str], size: int, seed: int) -> list[str]:
@@ -399,8 +401,3 @@ def _map(
             )
         )
     return datasets.concatenate_datasets(pieces) if len(pieces) > 1 else pieces[0]
-
-
-def _num_proc(configured: int | None) -> int:
-    """``data.num_proc``, or every CPU core this process may use."""
-    return configured or len(os.sched_getaffinity(0))

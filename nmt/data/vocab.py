@@ -61,8 +61,9 @@ def install_vocabs(models: tuple[Path, Path], run_dir: str | Path, joint: bool) 
             temp.replace(dest)  # atomic: other ranks never see half a model
 
 
-def train_vocab(sentences: Sequence[str], path: Path, cfg: SubwordConfig) -> None:
-    """Train a sentencepiece model on ``sentences`` and write it to ``path`` (a ``.model`` file).
+def train_vocab(sentences: Sequence[str], path: Path, cfg: SubwordConfig, threads: int = 1) -> None:
+    """Train a sentencepiece model on ``sentences`` in ``threads`` threads and write it to ``path`` (a
+    ``.model`` file).
 
     Large corpora are sampled before (``nmt.data.store.sample_sentences``): sentencepiece's own
     sampling differs from run to run even with its random seed set. Raises NmtError when
@@ -81,7 +82,7 @@ def train_vocab(sentences: Sequence[str], path: Path, cfg: SubwordConfig) -> Non
             unk_id=UNK,
             bos_id=BOS,
             eos_id=EOS,
-            num_threads=2,
+            num_threads=threads,
             minloglevel=2,
         )
     except RuntimeError as e:

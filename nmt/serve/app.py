@@ -6,7 +6,7 @@ GET  /api/checkpoints  the steps of a run's saved checkpoints (?model=NAME), to 
 POST /api/translate    sentences in; per sentence the n-best translations with scores, attention and
                        saliency; or given translations aligned (``target``)
 GET  /healthz          liveness, and the number of batched model calls made so far
-GET  /docs             the OpenAPI documentation (FastAPI's own)
+GET  /docs             the OpenAPI documentation: Swagger UI from the fastapi-offline package (no CDN)
 
 Errors are JSON, ``{"detail": "..."}``: 404 for a model that was not loaded at start, 413 for a
 request over a limit (``limits.py``), 422 for a malformed or invalid request, 500 when translating
@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +41,7 @@ from nmt.serve.snapshots import Snapshots
 
 STATIC = Path(__file__).parent / "static"
 DEFAULTS = DecodeConfig()
+SWAGGER_UI = files("fastapi_offline") / "static"  # Swagger UI 5 (OpenAPI 3.1), MIT; no CDN needed
 # The explorer loads nothing from elsewhere and runs no inline script: injected markup could not run.
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -103,7 +105,13 @@ def create_app(
         yield
         await batcher.stop()
 
-    app = FastAPI(title="nmt", summary="Translate and explore attention", lifespan=lifespan)
+    app = FastAPI(
+        title="nmt",
+        summary="Translate and explore attention",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.batcher, app.state.limits, app.state.engines = batcher, limits, by_name
     app.add_middleware(JsonDepthLimit, max_depth=limits.max_json_depth)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)  # outermost: sizes first
@@ -113,15 +121,19 @@ def create_app(
     async def page_policy(request: Request, call_next: Any) -> Response:
         response = await call_next(request)
         response.headers["X-Content-Type-Options"] = "nosniff"
-        if not request.url.path.startswith(("/docs", "/redoc")):  # FastAPI's docs load their own scripts
-            response.headers["Content-Security-Policy"] = PAGE_POLICY
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
         return response
 
     @app.get("/", include_in_schema=False)
     async def explorer() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html")
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/swagger-ui", StaticFiles(directory=str(SWAGGER_UI)), name="swagger-ui")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

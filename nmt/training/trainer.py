@@ -40,6 +40,7 @@ from nmt.rundir import check_same_run, remove_stale_temporaries, save_checkpoint
 from nmt.runtime import (
     Distributed,
     autocast,
+    available_cpus,
     init_distributed,
     resolve_device,
     seed_everything,
@@ -90,8 +91,7 @@ def train(cfg: DictConfig, heatmap: Heatmap | None = None) -> dict[str, float]:
     export_submitit_distributed_env()
     device = resolve_device(cfg.trainer.device)
     ranks = init_distributed(device)
-    if cfg.trainer.threads:
-        torch.set_num_threads(cfg.trainer.threads)
+    torch.set_num_threads(cfg.trainer.threads or min(torch.get_num_threads(), available_cpus()))
     seed_everything(cfg.seed)
     with ExitStack() as stack:
         if ranks.is_main:
