@@ -19,8 +19,8 @@ from typing import Any, Literal
 from nmt.alignment.dump import record, to_json_record
 from nmt.decoding import DecodeConfig
 from nmt.errors import NmtError
-from nmt.evaluation.compare import architecture
 from nmt.evaluation.hypotheses import hyps_paths
+from nmt.models.describe import architecture
 from nmt.translate import Translation, Translator
 
 Head = int | Literal["mean"]
