@@ -65,6 +65,7 @@ def test_the_top_level_help_lists_every_command_with_its_summary() -> None:
 def test_every_help_shows_every_default(name: str) -> None:
     command = build_parser()[1][name]
     page = _flat(command.format_help())
+    assert "==SUPPRESS==" not in page and "(default: None)" not in page
     for action in command._actions:
         default = action.default
         if not action.option_strings or default is None or default is False or default == argparse.SUPPRESS:

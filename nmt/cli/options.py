@@ -21,7 +21,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if not action.option_strings or default is None or default is False or "default" in text:
+        unset = default is None or default is False or default == argparse.SUPPRESS
+        if not action.option_strings or unset or "default" in text:
             return text
         shown = " ".join(map(str, default)) if isinstance(default, list) else str(default)
         return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
