@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
 
 from nmt.config import register_configs
 from nmt.errors import NmtError
@@ -23,6 +24,22 @@ from nmt.errors import NmtError
 CONFIG_DIR = Path(os.environ.get("NMT_CONFIG_DIR", Path(__file__).resolve().parent / "configs"))
 
 register_configs()
+
+
+def config_groups() -> str:
+    """The config groups and their options as `nmt train --help` lists them: Hydra's list without
+    the schemas (``*_schema``, what the YAML files are checked against, not a choice)."""
+    if not GlobalHydra.instance().is_initialized():
+        return ""
+    loader = GlobalHydra.instance().config_loader()
+    lines = []
+    for group in sorted(g for g in loader.list_groups("") if g != "hydra"):
+        options = sorted(o for o in loader.get_group_options(group) if not o.endswith("_schema"))
+        lines.append(f"{group}: {', '.join(options)}")
+    return "\n".join(lines)
+
+
+OmegaConf.register_new_resolver("nmt_config_groups", config_groups)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")

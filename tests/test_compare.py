@@ -14,7 +14,7 @@ from conftest import REPO, tiny_model_config
 from helpers import TINY_RUN, assert_clean_error, gold_files, nmt
 from sentencepiece import SentencePieceProcessor
 
-from nmt.evaluation.compare import architecture
+from nmt.models.describe import architecture
 
 MODELS = ["rnn_noattn", "rnn_bahdanau"]
 SWEEP = [

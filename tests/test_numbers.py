@@ -4,6 +4,7 @@ config's keys; and the fixed output counts of `nmt translate --nbest N` (test_fu
 from __future__ import annotations
 
 import shutil
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ def test_decoding_options_out_of_range_are_refused_by_name_before_the_run_is_rea
 
 def test_every_decoding_number_has_one_declared_range_that_the_defaults_satisfy() -> None:
     defaults = DecodeConfig()
-    numbers = {name for name in DecodeConfig.field_names() if name != "sampling"}
+    numbers = {field.name for field in fields(DecodeConfig) if field.name != "sampling"}
     assert set(RANGES) == numbers
     for name, allowed in RANGES.items():
         assert allowed.contains(getattr(defaults, name)), name

@@ -58,6 +58,17 @@ class WordAlignment:
             for word, row, j in zip(self.tgt_words, self.matrix, best, strict=True)
         ]
 
+    def text(self) -> str:
+        """The table as text: one row per target word, one column per source word, then each target
+        word's strongest source word."""
+        width = max(6, *(len(w) + 1 for w in self.src_words))
+        first = max(len(w) for w in self.tgt_words) + 2 if self.tgt_words else 2
+        lines = [" " * first + "".join(w.rjust(width) for w in self.src_words)]
+        for word, row in zip(self.tgt_words, self.matrix, strict=True):
+            lines.append(word.ljust(first) + "".join(f"{w:.2f}".rjust(width) for w in row))
+        strongest = ", ".join(f"{t}→{s} {w:.2f}" for t, s, w in self.strongest_sources())
+        return "\n".join([*lines, f"strongest: {strongest}"])
+
 
 def as_array(matrix: Matrix) -> np.ndarray:
     """A float64 numpy copy of a numpy array or a tensor (any device or dtype), same shape."""

@@ -16,7 +16,7 @@ Three strategies read it (``nmt.decoding.strategies``):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any
 
 from nmt.errors import NmtError
@@ -37,16 +37,21 @@ class DecodeConfig:
     nbest: int = _ranged(1, Range(1, 1024, integer=True))
     """Hypotheses returned per sentence: the n best of the beam, or n samples."""
     alpha: float = _ranged(0.6, Range(0, 5, note="0: no length penalty"))
-    """GNMT length penalty exponent: scores are log P / ((5 + |Y|) / 6) ** alpha (0: raw log P)."""
+    """GNMT length penalty exponent: scores are log P / ((5 + |Y|) / 6) ** alpha."""
     max_len_a: float = _ranged(1.5, Range(0, 100))
     """A sentence of |X| source tokens may generate at most floor(max_len_a * |X| + max_len_b) tokens."""
     max_len_b: int = _ranged(10, Range(0, 10_000, integer=True))
-    sampling: bool = False
-    """Draw ``nbest`` random outputs instead of searching for the best ones."""
+    """The constant term of the length limit (see max_len_a)."""
+    sampling: bool = field(default=False, metadata={"option": "--sample"})
+    """Draw nbest random outputs instead of searching for the best ones."""
     temperature: float = _ranged(1.0, Range(0.01, 100, note="a small value approaches greedy"))
+    """Sampling: each token is drawn from softmax(log p / temperature)."""
     top_k: int = _ranged(0, Range(0, 2**31 - 1, integer=True, note="0: all tokens"))
+    """Sampling: draw among the k likeliest tokens only."""
     top_p: float = _ranged(1.0, Range(0, 1, open_low=True, note="1: no nucleus cut"))
+    """Sampling: draw among the smallest set of tokens whose probability reaches p (nucleus sampling)."""
     seed: int = _ranged(0, SEED)
+    """Sampling: the seed of the random draws."""
     batch_size: int = _ranged(32, COUNT)
     """Sentences per batch. Results do not depend on it, except the random draws of sampling."""
 
@@ -66,6 +71,12 @@ class DecodeConfig:
         (default: the command-line option) and the range."""
         return RANGES[name].check(label or option(name), value)
 
+    def describe(self) -> str:
+        """How hypotheses are decoded, in words: "beam 5", "greedy", "sampling (3 samples, ...)"."""
+        if self.sampling:
+            return f"sampling ({self.nbest} samples, temperature {self.temperature}, seed {self.seed})"
+        return "greedy" if self.beam == 1 else f"beam {self.beam}"
+
     def key(self) -> dict[str, Any]:
         """The settings that decide the output (what a hypothesis cache must match)."""
         settings = asdict(self)
@@ -74,16 +85,14 @@ class DecodeConfig:
                 del settings[name]
         return settings
 
-    @classmethod
-    def field_names(cls) -> set[str]:
-        return {f.name for f in fields(cls)}
-
 
 def option(name: str) -> str:
-    """The command-line option of a ``DecodeConfig`` field: ``batch_size`` -> ``--batch-size``."""
-    return "--" + name.replace("_", "-")
+    """The command-line option of a ``DecodeConfig`` field: ``batch_size`` -> ``--batch-size``,
+    ``sampling`` -> ``--sample`` (a field's "option" metadata)."""
+    return FIELDS[name].metadata.get("option", "--" + name.replace("_", "-"))
 
 
+FIELDS: dict[str, Field] = {f.name: f for f in fields(DecodeConfig)}
 RANGES: dict[str, Range] = {
     f.name: f.metadata["range"] for f in fields(DecodeConfig) if "range" in f.metadata
 }

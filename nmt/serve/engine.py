@@ -25,8 +25,8 @@ from nmt.alignment.reread import read_again
 from nmt.data.clean import normalize
 from nmt.decoding import DecodeConfig
 from nmt.errors import NmtError
-from nmt.evaluation.compare import architecture
 from nmt.evaluation.hypotheses import hyps_paths
+from nmt.models.describe import architecture
 from nmt.rundir import load_run
 from nmt.translate import Translation, Translator, encode_prefix
 
