@@ -282,6 +282,11 @@ def _add_decode_arguments(parser: argparse.ArgumentParser, nbest: bool = True) -
     group.add_argument("--top-p", type=float, default=defaults.top_p, help="nucleus sampling mass (1: all)")
     group.add_argument("--seed", type=int, default=defaults.seed, help="sampling seed")
     group.add_argument("--batch-size", type=int, default=defaults.batch_size, help="sentences per batch")
+    group.add_argument(
+        "--batch-tokens",
+        type=int,
+        help="batch by size instead: sentences of similar length up to this many padded source tokens",
+    )
 
 
 def decode_config(args: argparse.Namespace) -> DecodeConfig:
@@ -298,6 +303,7 @@ def decode_config(args: argparse.Namespace) -> DecodeConfig:
         top_p=args.top_p,
         seed=args.seed,
         batch_size=args.batch_size,
+        batch_tokens=args.batch_tokens,
     )
 
 

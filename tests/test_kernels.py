@@ -4,13 +4,23 @@ cross-entropy."""
 
 from __future__ import annotations
 
+import random
+import threading
+import time
+from pathlib import Path
+
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_numbers import run_cli, tiny_run  # noqa: F401 (the session's one tiny run)
 
 from nmt.config import TransformerConfig
+from nmt.data.prefetch import prefetch
 from nmt.data.vocab import PAD
+from nmt.decoding.config import DecodeConfig
+from nmt.decoding.generate import batches_of
 from nmt.models import SpecialIds
 from nmt.models.transformer import Transformer
 from nmt.training.step import smoothed_cross_entropy
@@ -115,3 +125,91 @@ def test_the_loss_on_bf16_logits_accumulates_in_fp32() -> None:
     (gradient,) = torch.autograd.grad(loss, logits)
     (reference,) = torch.autograd.grad(expected, logits)
     torch.testing.assert_close(gradient.float(), reference.float(), atol=2e-3, rtol=0)
+
+
+# --------------------------------------------------------------------------- prefetching
+@settings(max_examples=30, deadline=None)
+@given(items=st.lists(st.integers(0, 100), max_size=12), depth=st.integers(1, 4), seed=st.integers(0, 99))
+def test_prefetch_yields_every_item_made_in_order(items: list[int], depth: int, seed: int) -> None:
+    """However long each item takes to make, they come back in the order they went in."""
+    delays = random.Random(seed)
+
+    def make(item: int) -> int:
+        time.sleep(delays.random() / 2000)
+        return 2 * item
+
+    assert list(prefetch(items, make, depth)) == [2 * item for item in items]
+
+
+def test_prefetch_makes_the_next_item_while_the_current_one_is_used() -> None:
+    started = [threading.Event() for _ in range(3)]
+
+    def make(item: int) -> int:
+        started[item].set()
+        return item
+
+    ready = prefetch(range(3), make, depth=1)
+    assert next(ready) == 0
+    assert started[1].wait(5), "the second item was not being made while the first was in use"
+    assert list(ready) == [1, 2]
+
+
+def test_prefetch_raises_where_the_failed_item_would_come_and_stops_early_cleanly() -> None:
+    made: list[int] = []
+
+    def make(item: int) -> int:
+        if item == 2:
+            raise ValueError("item 2")
+        made.append(item)
+        return item
+
+    ready = prefetch(range(10), make, depth=2)
+    assert [next(ready), next(ready)] == [0, 1]
+    with pytest.raises(ValueError, match="item 2"):
+        next(ready)
+    early = prefetch(range(100), make, depth=3)
+    assert next(early) == 0
+    early.close()  # what the training loop does when the budget is spent mid-epoch
+    assert len(made) < 20, "closing did not stop the prefetch thread"
+
+
+# --------------------------------------------------------------------------- decoding --batch-tokens
+@settings(max_examples=50, deadline=None)
+@given(lengths=st.lists(st.integers(1, 60), max_size=40), budget=st.integers(1, 200))
+def test_token_batches_cover_the_sorted_input_once_within_the_budget(lengths: list[int], budget: int) -> None:
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches = batches_of(order, lengths, DecodeConfig(batch_tokens=budget))
+    assert [i for batch in batches for i in batch] == order
+    for batch, after in zip(batches, [*batches[1:], None], strict=False):
+        size = len(batch) * max(lengths[i] for i in batch)
+        assert size <= budget or len(batch) == 1
+        if after:  # cut only where the next sentence would not have fitted
+            assert (len(batch) + 1) * lengths[after[0]] > budget
+
+
+def test_translate_with_batch_tokens_keeps_every_line_in_input_order(
+    tiny_run: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    lines = ["A dog runs.", "", "Two men sit on a bench in the park near a big old tree.", "A cat.", "Hi."]
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(lines) + "\n")
+    common = ["translate", str(tiny_run), "--input", str(source), "--device", "cpu", "--beam", "2"]
+    status, by_sentences, err = run_cli(capsys, *common)
+    assert status == 0, err
+    for budget in ("1", "12", "10000"):
+        status, by_tokens, err = run_cli(capsys, *common, "--batch-tokens", budget)
+        assert status == 0, err
+        assert by_tokens == by_sentences and len(by_tokens.splitlines()) == len(lines)
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_batch_tokens_below_one_is_refused_naming_the_option(
+    tiny_run: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+) -> None:
+    status, out, err = run_cli(capsys, "translate", str(tiny_run), "A dog.", "--batch-tokens", value)
+    assert status == 1 and out == "" and "Traceback" not in err
+    assert f"--batch-tokens {value}: must be a whole number in [1, " in err
