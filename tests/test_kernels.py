@@ -4,7 +4,9 @@ cross-entropy."""
 
 from __future__ import annotations
 
+import copy
 import random
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ from nmt.data.vocab import PAD
 from nmt.decoding.config import DecodeConfig
 from nmt.decoding.generate import batches_of
 from nmt.models import SpecialIds
+from nmt.models.attention import MultiHeadAttention
 from nmt.models.transformer import Transformer
 from nmt.training.step import smoothed_cross_entropy
 
@@ -213,3 +216,30 @@ def test_batch_tokens_below_one_is_refused_naming_the_option(
     status, out, err = run_cli(capsys, "translate", str(tiny_run), "A dog.", "--batch-tokens", value)
     assert status == 1 and out == "" and "Traceback" not in err
     assert f"--batch-tokens {value}: must be a whole number in [1, " in err
+
+
+# --------------------------------------------------------------------------- bench.py --ablate
+def test_each_ablation_undoes_its_change_and_computes_the_same() -> None:
+    """``scripts/bench_kernels.py``: the separate projections and the fp32-copy loss are the same
+    functions as the stacked projection and the bf16-friendly loss; the ablation leaves the model
+    it was given alone, and the op counter counts the ops of the extra products."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from bench_kernels import CHANGES, aten_ops, fp32_copy_loss, separate_projections
+
+    model, (src, src_mask, tgt_in) = _model(0), _batch()
+    separate = separate_projections(copy.deepcopy(model))
+    assert all(
+        type(m).__name__ == "SeparateProjections"
+        for m in separate.modules()
+        if isinstance(m, MultiHeadAttention)
+    )
+    assert not any(type(m).__name__ == "SeparateProjections" for m in model.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(separate(src, src_mask, tgt_in)[0], model(src, src_mask, tgt_in)[0])
+        ops = [aten_ops(lambda _, m=m: m(src, src_mask, tgt_in), None) for m in (model, separate)]
+    assert 0 < ops[0] < ops[1]
+    logits, targets = torch.randn(20, 30), torch.randint(0, 30, (20,))
+    torch.testing.assert_close(
+        fp32_copy_loss(logits, targets, 0.1), smoothed_cross_entropy(logits, targets, 0.1)
+    )
+    assert set(CHANGES) == {"stacked_qkv", "bf16_loss"}
