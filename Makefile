@@ -21,7 +21,7 @@ GOLD ?= $${NMT_DATA_DIR:-data}/alignments/en-fr/normalized# Hansards trial set (
 BENCH_RUNS ?= $(patsubst %/best.pt,%,$(wildcard runs/multi30k_en_de/rnn_bahdanau/best.pt runs/multi30k_en_de/transformer/best.pt))
 DEMO_OUT ?= data/results/i_love_you.png# the heatmap make demo draws (.png or .svg)
 
-.PHONY: install browser train translate evaluate demo compare family serve tensorboard bench test test-slow lint docs docs-serve clean
+.PHONY: install browser train translate evaluate demo compare family serve tensorboard bench bench-gpu test test-slow lint docs docs-serve clean
 
 # --system-site-packages: a torch you installed yourself (e.g. a CUDA build) stays the one in use.
 $(BIN)/.installed: pyproject.toml
@@ -74,6 +74,9 @@ bench: install  ## training step against plain PyTorch and the matmul peak (MFU)
 	$(BIN)/python scripts/bench_data.py
 	$(BIN)/python scripts/bench_saliency.py
 	$(if $(BENCH_RUNS),$(BIN)/python scripts/bench_decode.py --ctranslate2 $(foreach r,$(BENCH_RUNS),--run $(r)))
+
+bench-gpu: install  ## every GPU figure in at most 8 minutes into data/results/gpu_<device>/ (decoding: the trained Transformer run)
+	$(BIN)/python scripts/gpu_check.py $(if $(wildcard runs/multi30k_en_de/transformer/best.pt),--run runs/multi30k_en_de/transformer)
 
 test: install  ## the fast suite (what CI runs), on two workers; each test file stays on one (its fixtures run once)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

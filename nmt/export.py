@@ -111,8 +111,8 @@ def transformer_spec(model: Transformer, cfg: Any) -> Any:
     for layer, ours in zip(spec.decoder.layer, model.decoder, strict=True):
         _self_attention(layer.self_attention, ours.self_attn, ours.self_block.norm)
         attn = ours.cross_attn
-        _linear(layer.attention.linear[0], attn.q_proj)
-        _fused(layer.attention.linear[1], attn.k_proj, attn.v_proj)
+        _rows(layer.attention.linear[0], attn, 0, 1)
+        _rows(layer.attention.linear[1], attn, 1, 3)
         _linear(layer.attention.linear[2], attn.out_proj)
         _norm(layer.attention.layer_norm, ours.cross_block.norm)
         _ffn(layer.ffn, ours.ffn, ours.ffn_block.norm)
@@ -130,10 +130,10 @@ def _linear(spec: Any, linear: torch.nn.Linear) -> None:
         spec.bias = _array(linear.bias)
 
 
-def _fused(spec: Any, *linears: torch.nn.Linear) -> None:
-    """One projection whose output is the concatenation of ``linears``' outputs (fused QKV or KV)."""
-    spec.weight = np.concatenate([_array(lin.weight) for lin in linears])
-    spec.bias = np.concatenate([_array(lin.bias) for lin in linears])
+def _rows(spec: Any, attn: Any, first: int, last: int) -> None:
+    """Projections ``first`` .. ``last`` - 1 of the stacked q/k/v (``MultiHeadAttention.rows``)."""
+    weight, bias = attn.rows(first, last)
+    spec.weight, spec.bias = _array(weight), _array(bias)
 
 
 def _norm(spec: Any, norm: torch.nn.LayerNorm) -> None:
@@ -141,7 +141,7 @@ def _norm(spec: Any, norm: torch.nn.LayerNorm) -> None:
 
 
 def _self_attention(spec: Any, attn: Any, norm: torch.nn.LayerNorm) -> None:
-    _fused(spec.linear[0], attn.q_proj, attn.k_proj, attn.v_proj)
+    _rows(spec.linear[0], attn, 0, 3)
     _linear(spec.linear[1], attn.out_proj)
     _norm(spec.layer_norm, norm)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import math
 import statistics
 import tempfile
@@ -40,6 +41,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from bench_kernels import CHANGES, aten_ops, without
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from torch import Tensor, nn
@@ -254,7 +256,7 @@ def bench_model(
     batches = [data.corpus.batch(indices).padded_to(multiple).to(device) for indices in order[: args.steps]]
     real_tokens = [b.num_tokens + int(b.src_mask.sum()) for b in batches]
     flops = [training_flops(cfg.model, vocab, b.src_mask.sum(1), (b.tgt_out != PAD).sum(1)) for b in batches]
-    rows, ablations, memory = [], [], []
+    rows, ablations, memory, ops = [], [], [], []
     if device.type == "cuda":
         largest = max(batches, key=lambda b: b.num_tokens + int(b.src_mask.sum()))
         memory = [
@@ -273,9 +275,17 @@ def bench_model(
         # The trainer's probe also times attention as plain matrix products (``fused_attention`` off)
         # and trains with the faster: so does the table.
         unfused = ["fused_attention"] if ours.has_fused_attention else []
+        build = functools.partial(our_step, tc=cfg.trainer, device=device, dtype=dtype)
         for speedup in dict.fromkeys([*args.ablate, *unfused]):
-            without = replace(Speedups(), **{speedup: False})
-            variants[speedup] = our_step(copy.deepcopy(ours), cfg.trainer, device, dtype, without)
+            if speedup in CHANGES:
+                variants[speedup] = without([speedup], ours, build)
+            else:
+                slower = replace(Speedups(), **{speedup: False})
+                variants[speedup] = our_step(copy.deepcopy(ours), cfg.trainer, device, dtype, slower)
+        if args.ops:
+            before = without(list(CHANGES), ours, build)
+            now, then = aten_ops(variants["ours"], batches[0]), aten_ops(before, batches[0])
+            ops.append(f"| {name} | {precision} | {then:,} | {now:,} | {then / now:.2f}x |")
         seconds = time_interleaved(variants, batches, device)
         speed = {
             k: statistics.median(t / s for t, s in zip(real_tokens, v, strict=True))
@@ -298,14 +308,18 @@ def bench_model(
             f"| {speed[speedup]:,.0f} | {speed['ours'] / speed[speedup]:.2f}x |"
             for speedup in args.ablate
         ]
-    return rows, ablations, memory
+    return rows, ablations, memory, ops
 
 
 def our_step(
-    model: nn.Module, tc: Any, device: torch.device, dtype: torch.dtype | None, speedups: Speedups
+    model: nn.Module,
+    tc: Any,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    speedups: Speedups | None = None,
 ) -> Callable[[Batch], Any]:
     """The trainer's update (``UpdateStep``) on one batch at the configured learning rate."""
-    update = UpdateStep(model, tc, device, dtype, speedups=speedups)
+    update = UpdateStep(model, tc, device, dtype, speedups=speedups or Speedups())
     return lambda batch: update([batch], tc.lr)
 
 
@@ -426,8 +440,11 @@ def main() -> None:
         "--ablate",
         nargs="*",
         default=[],
-        choices=[field.name for field in fields(Speedups)],
+        choices=[field.name for field in fields(Speedups)] + list(CHANGES),
         help="also time ours without these speed-ups (interleaved with the rest)",
+    )
+    parser.add_argument(
+        "--ops", action="store_true", help="ATen operators per step, now and with every kernel change undone"
     )
     parser.add_argument("--smoke", action="store_true", help="tiny models, data and batches: seconds")
     parser.add_argument("--compile", action="store_true", help="only the table of the compiled update")
@@ -460,17 +477,23 @@ def main() -> None:
             "| matmul peak GFLOP/s | MFU |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
-        ablations, memory = [], []
+        ablations, memory, ops = [], [], []
         for name in args.models:
-            rows, more, held = bench_model(name, args, data_cfg, device, peaks)
+            rows, more, held, counted = bench_model(name, args, data_cfg, device, peaks)
             print("\n".join(rows), flush=True)
             ablations += more
             memory += held
+            ops += counted
         print(f"\n(peak: the best of 5 {args.matmul}^3 matrix products per precision, in this run)")
         if ablations:
             print("\n| device | model | precision | speed-up | with, tokens/s | without, tokens/s | gain |")
             print("|---|---|---|---|---|---|---|")
             print("\n".join(ablations))
+        if ops:
+            undone = ", ".join(CHANGES)
+            print(f"\n| model | precision | aten ops per step, before ({undone} undone) | now | fewer |")
+            print("|---|---|---|---|---|")
+            print("\n".join(ops))
         if memory:
             print("\n| model | precision | batch tokens | peak GPU memory of our update, GiB |")
             print("|---|---|---|---|")

@@ -46,6 +46,11 @@ class Batch:
             None if self.links is None else F.pad(self.links, (0, grow_s, 0, grow_t)),
         )
 
+    def pin_memory(self) -> Batch:
+        """The same batch in page-locked host memory, so that ``to(cuda)`` copies asynchronously."""
+        links = None if self.links is None else self.links.pin_memory()
+        return Batch(*(t.pin_memory() for t in (self.src, self.src_mask, self.tgt_in, self.tgt_out)), links)
+
     def to(self, device: torch.device | str) -> Batch:
         return Batch(
             *(t.to(device, non_blocking=True) for t in (self.src, self.src_mask, self.tgt_in, self.tgt_out)),

@@ -54,10 +54,14 @@ class DecodeConfig:
     """Sampling: the seed of the random draws."""
     batch_size: int = _ranged(32, COUNT)
     """Sentences per batch. Results do not depend on it, except the random draws of sampling."""
+    batch_tokens: int | None = _ranged(None, Range(1, 2**31 - 1, integer=True))
+    """When set, batches are cut by size instead of ``batch_size``: sentences of similar length while
+    their padded source (sentences x (longest + EOS)) stays within this many tokens (a longer
+    sentence gets a batch of its own). Results do not depend on it, except sampling's draws."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if "range" in f.metadata:
+            if "range" in f.metadata and getattr(self, f.name) is not None:
                 self.check(f.name, getattr(self, f.name))
         if not self.sampling and self.nbest > self.beam:
             raise NmtError(
@@ -81,7 +85,7 @@ class DecodeConfig:
         """The settings that decide the output (what a hypothesis cache must match)."""
         settings = asdict(self)
         if not self.sampling:  # beam and greedy search do not depend on these
-            for name in ("temperature", "top_k", "top_p", "seed", "batch_size"):
+            for name in ("temperature", "top_k", "top_p", "seed", "batch_size", "batch_tokens"):
                 del settings[name]
         return settings
 

@@ -24,7 +24,7 @@ class DecodeOption:
     name: str  # the DecodeConfig field
     flag: str  # the option: --beam, --max-len-a, --sample
     type: type  # int, float or bool (a switch)
-    default: int | float | bool
+    default: int | float | bool | None  # None: unset (batch_tokens)
     doc: str  # what it means (the field's docstring)
     range: Range | None  # the values it takes (None: a switch)
 
@@ -40,10 +40,21 @@ def decode_options() -> tuple[DecodeOption, ...]:
     types, docs = typing.get_type_hints(DecodeConfig), field_docs(DecodeConfig)
     return tuple(
         DecodeOption(
-            f.name, option(f.name), types[f.name], f.default, docs.get(f.name, ""), f.metadata.get("range")
+            f.name,
+            option(f.name),
+            _given(types[f.name]),
+            f.default,
+            docs.get(f.name, ""),
+            f.metadata.get("range"),
         )
         for f in fields(DecodeConfig)
     )
+
+
+def _given(hint: object) -> type:
+    """The type a value of the option has when given: ``int`` for ``int | None``."""
+    given = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    return given[0] if given else hint  # type: ignore[return-value]
 
 
 def field_docs(cls: type) -> dict[str, str]:

@@ -49,9 +49,19 @@ class MultiHeadAttention(nn.Module):
         self, dim: int, heads: int, dropout: float = 0.0, normalizer: Normalizer | None = None
     ) -> None:
         super().__init__()
-        self.heads, self.dropout = heads, dropout
+        self.heads, self.dropout, self.dim = heads, dropout, dim
         self.normalizer = normalizer or Softmax()
-        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(dim, dim) for _ in range(4))
+        self.in_proj = nn.Linear(dim, 3 * dim)  # [W_q; W_k; W_v] stacked: (3D, D)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        """Checkpoints written before the fused projection hold ``q_proj``, ``k_proj`` and ``v_proj``:
+        stacked into ``in_proj`` on load (the same function, exactly)."""
+        for kind in ("weight", "bias"):
+            old = [f"{prefix}{name}_proj.{kind}" for name in "qkv"]
+            if all(key in state_dict for key in old):
+                state_dict[f"{prefix}in_proj.{kind}"] = torch.cat([state_dict.pop(key) for key in old])
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     @property
     def fused(self) -> bool:
@@ -62,15 +72,40 @@ class MultiHeadAttention(nn.Module):
         """(B, T, D) -> (B, H, T, D/H)."""
         return x.unflatten(-1, (self.heads, -1)).transpose(1, 2)
 
+    def rows(self, first: int, last: int) -> tuple[Tensor, Tensor]:
+        """Weight (n D, D) and bias (n D,) of projections ``first`` .. ``last`` - 1 (0 q, 1 k, 2 v)."""
+        return self.in_proj.weight[first * self.dim : last * self.dim], self.in_proj.bias[
+            first * self.dim : last * self.dim
+        ]
+
+    def project_self(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Self-attention's queries, keys and values of x (B, T, D) in one matrix product: per-head
+        (B, H, T, D/H) each."""
+        q, k, v = self.in_proj(x).chunk(3, -1)
+        return self.split(q), self.split(k), self.split(v)
+
     def prepare(self, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
-        """keys, values (B, S, D) -> per-head projections (B, H, S, D/H)."""
-        return self.split(self.k_proj(keys)), self.split(self.v_proj(values))
+        """keys, values (B, S, D) -> per-head projections (B, H, S, D/H); one matrix product when
+        they are the same tensor (cross-attention over the encoder's memory)."""
+        if keys is values:
+            k, v = F.linear(keys, *self.rows(1, 3)).chunk(2, -1)
+        else:
+            k, v = F.linear(keys, *self.rows(1, 2)), F.linear(values, *self.rows(2, 3))
+        return self.split(k), self.split(v)
 
     def attend(
         self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor, need_weights: bool = True
     ) -> tuple[Tensor, Tensor | None]:
         """query (B, Tq, D) over prepared keys/values (B, H, S, D/H); mask (B, 1|Tq, S)."""
-        q, mask = self.split(self.q_proj(query)), mask.unsqueeze(1)
+        q = self.split(F.linear(query, *self.rows(0, 1)))
+        return self.attend_heads(q, keys, values, mask, need_weights)
+
+    def attend_heads(
+        self, q: Tensor, keys: Tensor, values: Tensor, mask: Tensor, need_weights: bool = True
+    ) -> tuple[Tensor, Tensor | None]:
+        """Per-head queries q (B, H, Tq, D/H) over keys/values (B, H, S, D/H); mask (B, 1|Tq, S) ->
+        context (B, Tq, D) and, when asked for, the weights (B, H, Tq, S)."""
+        mask = mask.unsqueeze(1)
         dropout = self.dropout if self.training else 0.0
         if need_weights or not self.fused or (self.training and not self.fused_in_training):
             weights = self.normalizer(self.score(q, keys), mask)

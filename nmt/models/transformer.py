@@ -115,8 +115,8 @@ class EncoderLayer(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """x (B, S, D), mask (B, 1, S) -> (B, S, D)."""
-        h = self.attn_block.input(x)
-        context, _ = self.self_attn(h, h, h, mask, need_weights=False)
+        queries, keys, values = self.self_attn.project_self(self.attn_block.input(x))
+        context, _ = self.self_attn.attend_heads(queries, keys, values, mask, need_weights=False)
         x = self.attn_block.output(x, context)
         return self.ffn_block.output(x, self.ffn(self.ffn_block.input(x)))
 
@@ -141,11 +141,10 @@ class DecoderLayer(nn.Module):
         cross_mask (B, 1, S). Returns the output (B, Tq, D), the self-attention (k, v) of all
         past + Tq positions (the new cache) and the cross-attention weights (B, H, Tq, S) or None.
         """
-        h = self.self_block.input(x)
-        keys, values = self.self_attn.prepare(h, h)
+        queries, keys, values = self.self_attn.project_self(self.self_block.input(x))
         if past is not None:
             keys, values = torch.cat([past[0], keys], 2), torch.cat([past[1], values], 2)
-        context, _ = self.self_attn.attend(h, keys, values, self_mask, need_weights=False)
+        context, _ = self.self_attn.attend_heads(queries, keys, values, self_mask, need_weights=False)
         x = self.self_block.output(x, context)
 
         context, weights = self.cross_attn.attend(self.cross_block.input(x), *cross, cross_mask, need_weights)
@@ -211,10 +210,13 @@ class Transformer(EncoderDecoder):
                 module.fused_in_training = fused
 
     def _init_weights(self) -> None:
-        """Xavier-uniform linear weights, zero biases; embeddings N(0, 1/D) (unit variance once scaled)."""
+        """Xavier-uniform linear weights (each of the stacked q/k/v projections on its own), zero
+        biases; embeddings N(0, 1/D) (unit variance once scaled)."""
+        stacked = {module.in_proj for module in self.modules() if isinstance(module, MultiHeadAttention)}
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
+                for part in module.weight.chunk(3) if module in stacked else [module.weight]:
+                    nn.init.xavier_uniform_(part)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Embedding):

@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from nmt.config_checks import check_training_config
 from nmt.data.batching import Batch, TokenBatches, batch_shape, pad_share
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
+from nmt.data.prefetch import prefetch
 from nmt.data.store import EncodedCorpus, prepare_training_data, text_identity
 from nmt.data.vocab import EOS_PIECE, PAD, Vocab, install_vocabs, vocab_paths
 from nmt.decoding import DecodeConfig, Hypothesis, generate
@@ -257,15 +258,19 @@ class Trainer:
         while not finished:
             self.batches.set_epoch(p.epoch)
             order = self.batches.batches()
-            while p.batches_done < len(order) and not finished:
-                group = order[p.batches_done : p.batches_done + tc.update_freq]
-                updated = self.train_step([self._train_batch(indices) for indices in group])
-                p.batches_done += len(group)
-                self._tick()
-                if updated:
-                    bar.update()
-                    finished, validated = self._after_update(bar)
-                    scores = scores if validated is None else validated
+            starts = range(p.batches_done, len(order), tc.update_freq)
+            groups = (order[start : start + tc.update_freq] for start in starts)
+            with closing(prefetch(groups, self._train_group)) as ready:
+                for batches in ready:
+                    updated = self.train_step(batches)
+                    p.batches_done += len(batches)
+                    self._tick()
+                    if updated:
+                        bar.update()
+                        finished, validated = self._after_update(bar)
+                        scores = scores if validated is None else validated
+                    if finished:
+                        break
             if p.batches_done >= len(order):
                 p.epoch, p.batches_done = p.epoch + 1, 0
         bar.close()
@@ -277,6 +282,12 @@ class Trainer:
     def _train_batch(self, indices: np.ndarray) -> Batch:
         """The training pairs at ``indices``, padded to the batches' length multiple."""
         return self.train_data.batch(indices).padded_to(self.tc.pad_to_multiple)
+
+    def _train_group(self, group: list[np.ndarray]) -> list[Batch]:
+        """One update's batches, made by the prefetch thread: in pinned memory on CUDA, so that the
+        step's ``Batch.to`` copies them without the host waiting."""
+        batches = [self._train_batch(indices) for indices in group]
+        return [batch.pin_memory() for batch in batches] if self.device.type == "cuda" else batches
 
     def _log_padding(self) -> int:
         """The share of padding in this rank's first epoch, and what it would be without the rounding;
