@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 FORMATS = {".png": "png", ".svg": "svg"}
 MAX_ANNOTATED = 15  # weights are written in the cells when both sides have at most this many tokens
 CMAP = "Blues"
+LABEL_INCHES = 0.09  # room a character of a word on an axis takes (its word's length widens the figure)
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -107,8 +108,10 @@ def heatmap_figure(
     for _, weights in panels:
         if weights.shape != (rows, cols):
             raise ValueError(f"matrix {weights.shape} does not match {rows} target x {cols} source tokens")
-    width = min(40.0, 2.5 + 0.45 * cols)
-    fig = Figure(figsize=(width * len(panels), min(40.0, 2.0 + 0.4 * rows)), layout="constrained")
+    longest = [max(map(len, words), default=0) for words in (src_words, tgt_words)]
+    width = min(40.0, 3.0 + 0.45 * cols + LABEL_INCHES * longest[1])
+    height = min(40.0, 2.8 + 0.4 * rows + LABEL_INCHES * longest[0])
+    fig = Figure(figsize=(width * len(panels), height), layout="constrained")
     for ax, (name, weights) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
         image = ax.imshow(weights, cmap=CMAP, vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
         ax.xaxis.tick_top()
@@ -123,7 +126,7 @@ def heatmap_figure(
                 ax.text(s, t, f"{weight:.2f}", ha="center", va="center", fontsize=8, color=colour)
         if name:
             ax.set_title(name)
-    fig.colorbar(image, ax=fig.axes, fraction=0.05, pad=0.02, label="weight (each row sums to 1)")
+    fig.colorbar(image, ax=fig.axes, fraction=0.05, pad=0.02, label="weight")
     if caption.model:
         fig.suptitle(caption.model)
     return fig
