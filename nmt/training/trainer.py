@@ -444,7 +444,7 @@ class Trainer:
         for row in rows:
             log.info("%s: %s → %s", *row)
         table = ["| image | source | translation read |", "| --- | --- | --- |"]
-        table += ["| " + " | ".join(row) + " |" for row in rows]
+        table += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
         self.writer.add_text("attention/sentences", "\n".join(table), self.progress.step)
 
     def _log_attention(self) -> None:
