@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--punctuation",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="trailing punctuation as a word of its own (--no-punctuation: kept in its word)",
+        help="trailing punctuation as a word of its own (the default; --no-punctuation: kept in its word)",
     )
     parser.add_argument(
         "--method",
