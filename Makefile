@@ -49,7 +49,7 @@ evaluate: install  ## BLEU, chrF and TER of RUN on SPLIT
 
 demo: install  ## the textbook example: align TEXT and TARGET with the default run (trained first if missing)
 	@test -f $(RUN)/best.pt || $(MAKE) train
-	$(BIN)/nmt align $(RUN) "$(TEXT)" $(if $(TARGET),--target "$(TARGET)") --beam $(BEAM) --punctuation --out $(DEMO_OUT)
+	$(BIN)/nmt align $(RUN) "$(TEXT)" $(if $(TARGET),--target "$(TARGET)") --beam $(BEAM) --out $(DEMO_OUT)
 
 compare: install  ## every attention type on COMPARE_DATA, 20 min each (ARGS= overrides), then the table
 	$(BIN)/nmt train -m +experiment=compare_attention data=$(COMPARE_DATA) $(ARGS)

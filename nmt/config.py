@@ -311,7 +311,10 @@ class TrainerConfig(Schema):
     log_every: int = ranged(50, COUNT)
     valid_every: int = ranged(1000, COUNT)
     valid_bleu_sentences: int = ranged(500, ALL_OR_SOME)  # 0: the whole validation set
-    attention_images: int = ranged(4, SOME)  # heatmaps of the first N validation sentences in TensorBoard
+    # attention heatmaps in TensorBoard, at every validation: the first N of the textbook pair ("I love
+    # you."), attention_sentences and validation pairs of 5-20 words (nmt/training/showcase.py); 0: none
+    attention_images: int = ranged(4, SOME)
+    attention_sentences: list[str] = field(default_factory=list)  # source sentences to show (own translation)
     patience: int | None = ranged(None, COUNT)  # stop after this many validations without a better BLEU
     resume: bool = True  # continue from last.pt when the run directory has one
     allow_data_change: bool = False  # resume even when the training data changed since the run started
@@ -330,9 +333,14 @@ class TrainerConfig(Schema):
 
     @classmethod
     def relations(cls, node: Any, prefix: str) -> Iterator[str]:
-        """``compile`` in any case: the command line's ``true`` arrives as "True"."""
+        """``compile`` in any case (the command line's ``true`` arrives as "True"); no blank
+        ``attention_sentences``."""
         if str(node.compile).lower() not in COMPILE_CHOICES:
             yield f"{prefix}compile={node.compile}: choose one of {', '.join(COMPILE_CHOICES)}"
+        for index, sentence in enumerate(node.get("attention_sentences") or []):
+            if not str(sentence).strip():
+                where = f"{prefix}attention_sentences[{index}]={sentence!r}"
+                yield f"{where}: an empty sentence has nothing to show"
 
 
 COMPILE_CHOICES = ("auto", "true", "false")

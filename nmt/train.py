@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import hydra
@@ -45,12 +46,13 @@ OmegaConf.register_new_resolver("nmt_config_groups", config_groups)
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Train; returns the last validation BLEU (what a Hydra sweeper would maximise)."""
-    from nmt.alignment.plot import piece_heatmap
+    from nmt.alignment.plot import Caption, piece_heatmap
     from nmt.training.signals import Interrupted
     from nmt.training.trainer import train  # imported here so `--help` and config errors stay fast
 
     try:
-        return train(cfg, heatmap=piece_heatmap).get("bleu")
+        caption = Caption.of_languages(cfg.data.src_lang, cfg.data.tgt_lang)
+        return train(cfg, heatmap=partial(piece_heatmap, caption=caption)).get("bleu")
     except NmtError as e:
         print(f"nmt train: error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -36,7 +36,7 @@ def draw_run(run_dir: Path, out: Path) -> Path:
     name = run_dir.name
     images = []
     for n, translation in enumerate(forced, 1):
-        table = word_alignment(translation, punctuation=True)
+        table = word_alignment(translation)
         path = heatmap(table.matrix, table.src_words, table.tgt_words, out / f"{name}-{n}.png")
         images.append(f"![{name}: {translation.source}]({path.name}){{ width=240 }}")
     include = out / f"{name}.md"

@@ -82,20 +82,20 @@ def test_merge_sums_source_pieces_and_averages_target_pieces() -> None:
 
 
 def test_word_alignment_drops_eos_renormalises_and_splits_clitics() -> None:
-    plain = word_alignment(_translation(), clitics=False)
+    plain = word_alignment(_translation(), clitics=False, punctuation=False)
     assert plain.src_words == ["je", "t'aime."]
     assert plain.tgt_words == ["I", "love", "you."]
     # rows without the </s> column, divided by what is left: 0.9, 0.9 and 0.7
     np.testing.assert_allclose(plain.matrix, [[7 / 9, 2 / 9], [1 / 9, 8 / 9], [0.0, 1.0]], atol=1e-6)
 
-    table = word_alignment(_translation())
+    table = word_alignment(_translation(), punctuation=False)
     assert table.src_words == ["je", "t'", "aime."]
     # the clitic ends on a piece boundary: t' = ▁t + ', aime. = aime + . (then no </s>, / 0.9, 0.9, 0.7)
     np.testing.assert_allclose(
         table.matrix, [[7 / 9, 1 / 9, 1 / 9], [1 / 9, 2 / 9, 6 / 9], [0, 0.5, 0.5]], atol=1e-6
     )
 
-    full = word_alignment(_translation(), punctuation=True)
+    full = word_alignment(_translation())  # punctuation apart by default
     assert full.src_words == ["je", "t'", "aime", "."]
     assert full.tgt_words == ["I", "love", "you", "."]
     # "you." splits between its pieces: row ▁you alone (0.5 + 0.2 on t', 0.1 on aime, / 0.8),
@@ -186,7 +186,7 @@ def test_jsonl_and_npz_round_trip(tmp_path: Path) -> None:
         ["▁summer", "</s>"],
         torch.tensor([[0.2, 0.1, 0.6, 0.1], [0.0, 0.0, 0.1, 0.9]]),
     )
-    records = [record(_translation()), record(other)]
+    records = [record(_translation(), punctuation=False), record(other)]
     assert records[1].src_words == ["l’", "été"]
     line = to_json_record(records[0])
     assert line["attention"][0] == [0.7, 0.1, 0.0, 0.1, 0.0, 0.1]
@@ -227,7 +227,7 @@ def test_heatmap_png_svg_and_index(tmp_path: Path) -> None:
     with pytest.raises(NmtError, match=r"use \.png or \.svg"):
         heatmap(table.matrix, table.src_words, table.tgt_words, tmp_path / "s1.jpg")
     index = write_html_index(
-        [IndexEntry("a < b & c", "je t'aime.", png), IndexEntry("x", "y", svg)], tmp_path
+        [IndexEntry("a < b & c", "je t'aime.", png), IndexEntry("x", "y", svg)], tmp_path, "rnn_bahdanau"
     )
     page = index.read_text(encoding="utf-8")
     assert "a &lt; b &amp; c" in page and 'src="s1.png"' in page and 'src="s2.svg"' in page

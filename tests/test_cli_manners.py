@@ -14,6 +14,7 @@ from test_numbers import tiny_run  # noqa: F401 (the session's one tiny run)
 
 from nmt import __version__
 from nmt.alignment.aer_report import AerSettings, aer_report, aligning_run, read_checked_gold, report_text
+from nmt.alignment.plot import Caption
 from nmt.alignment.show import WordView, align_sentences, check_targets, refuse_blank, write_folder
 from nmt.cli import build_parser, main
 from nmt.cli.options import decode_config
@@ -112,7 +113,7 @@ def test_align_and_aer_from_python(tiny_run: Path, data_dir: Path, tmp_path: Pat
     aligned = align_sentences(translator, ["A dog runs.", "Two men."], DecodeConfig(beam=1), view=WordView())
     table = aligned[1].tables["attention"]
     assert table.text().splitlines()[-1].startswith("strongest: ")
-    index = write_folder(aligned, tmp_path / "out", "svg", WordView())
+    index = write_folder(aligned, tmp_path / "out", "svg", WordView(), Caption.of_run(translator.run))
     assert index.is_file() and (tmp_path / "out" / "alignments.jsonl").is_file()
 
     src, tgt, gold_path = (Path(p) for p in gold_files(data_dir)[1::2])

@@ -43,7 +43,7 @@ class AlignmentRecord:
     word_attention: np.ndarray  # float32 (len(tgt_words), len(src_words)), see nmt.alignment.words
 
 
-def record(translation: Translation, *, clitics: bool = True, punctuation: bool = False) -> AlignmentRecord:
+def record(translation: Translation, *, clitics: bool = True, punctuation: bool = True) -> AlignmentRecord:
     """A translation with its word table (``word_alignment`` with the same options)."""
     words = word_alignment(translation, clitics=clitics, punctuation=punctuation)
     return AlignmentRecord(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nmt.alignment.dump import record, write_jsonl, write_npz
-from nmt.alignment.plot import IndexEntry, heatmap, write_html_index
+from nmt.alignment.plot import PLAIN, Caption, IndexEntry, heatmap, write_html_index
 from nmt.alignment.reread import read_again
 from nmt.alignment.words import WordAlignment, word_alignment
 from nmt.data.clean import normalize
@@ -29,11 +29,11 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class WordView:
     """How a matrix is shown: sentencepiece pieces (``subwords``) or words, elided clitics split
-    (t' aime), trailing punctuation detached."""
+    (t' aime), trailing punctuation detached (aime .)."""
 
     subwords: bool = False
     clitics: bool = True
-    punctuation: bool = False
+    punctuation: bool = True
 
     def table(self, translation: Translation) -> WordAlignment:
         """The translation's attention as a table of pieces or words."""
@@ -115,28 +115,33 @@ def select_attention(model: EncoderDecoder, layer: int | None, head: int | None)
         raise NmtError(f"--layer/--head: {e}") from None
 
 
-def draw(aligned: Aligned, path: Path) -> Path:
-    """A heatmap of the first reading's table, the others beside it, titled by reading."""
+def draw(aligned: Aligned, path: Path, caption: Caption = PLAIN) -> Path:
+    """A heatmap of the first reading's table, the others beside it, titled by reading; ``caption``
+    names the model and the axes."""
     (first_name, first), *rest = aligned.tables.items()
     title = first_name if rest else None
-    return heatmap(
-        first.matrix, first.src_words, first.tgt_words, path, title, [(n, t.matrix) for n, t in rest]
-    )
+    beside = [(n, t.matrix) for n, t in rest]
+    return heatmap(first.matrix, first.src_words, first.tgt_words, path, title, beside, caption)
 
 
-def write_folder(aligned: Sequence[Aligned], out_dir: Path, image: str, view: WordView) -> Path:
+def write_folder(
+    aligned: Sequence[Aligned], out_dir: Path, image: str, view: WordView, caption: Caption
+) -> Path:
     """Into ``out_dir``: one heatmap per sentence (0001.png ...), for every reading its records as
-    JSON lines and NPZ (alignments.* for attention, saliency.*), and index.html (returned)."""
-    images = [draw(a, out_dir / f"{i:04d}.{image}") for i, a in enumerate(aligned, 1)]
+    JSON lines and NPZ (alignments.* for attention, saliency.*), and index.html (returned), which
+    names ``caption``'s model and links the dumps."""
+    images = [draw(a, out_dir / f"{i:04d}.{image}", caption) for i, a in enumerate(aligned, 1)]
+    dumps = []
     for name in aligned[0].readings:
         records = [
             record(a.readings[name], clitics=view.clitics, punctuation=view.punctuation) for a in aligned
         ]
-        stem = "alignments" if name == "attention" else name
-        write_jsonl(records, out_dir / f"{stem}.jsonl")
-        write_npz(records, out_dir / f"{stem}.npz")
+        stem = out_dir / ("alignments" if name == "attention" else name)
+        dumps += [stem.with_suffix(".jsonl"), stem.with_suffix(".npz")]
+        write_jsonl(records, dumps[-2])
+        write_npz(records, dumps[-1])
     entries = [
         IndexEntry(a.translation.source, a.translation.text, path)
         for a, path in zip(aligned, images, strict=True)
     ]
-    return write_html_index(entries, out_dir)
+    return write_html_index(entries, out_dir, caption.model or "", dumps)

@@ -10,8 +10,9 @@ matrix (T_words, S_words) that is still a distribution over the source in every 
   step; the average of distributions is a distribution).
 
 ``split_clitics`` and ``detach_punctuation`` then refine the words for display ("t'aime." ->
-"t'", "aime", "."). A word split into k parts gives every part a copy of its row on the target side,
-and 1/k of its column on the source side, so rows still sum to 1.
+"t'", "aime", "."; both by default, ``display_words``). A word split into k parts gives every part
+a copy of its row on the target side, and 1/k of its column on the source side, so rows still sum
+to 1.
 """
 
 from __future__ import annotations
@@ -213,7 +214,7 @@ def split_clitics(words: Sequence[str], matrix: np.ndarray, side: Side) -> tuple
 def detach_punctuation(words: Sequence[str], matrix: np.ndarray, side: Side) -> tuple[list[str], np.ndarray]:
     """``punctuation_parts`` applied to the words of one side of ``matrix`` (T_words, S_words); see _split.
 
-    Punctuation stays in the word by default, as sentencepiece keeps it; this detaches it for display.
+    Sentencepiece keeps punctuation in the word; this detaches it for display.
     """
     return _split(words, matrix, side, punctuation_parts)
 
@@ -235,15 +236,34 @@ def _split(
 
 
 def word_alignment(
-    translation: Translation, *, clitics: bool = True, punctuation: bool = False
+    translation: Translation, *, clitics: bool = True, punctuation: bool = True
 ) -> WordAlignment:
-    """The word-level table of a ``Translation``: words on both sides, no "</s>", rows summing to 1.
+    """The word-level table of a ``Translation``: ``display_words`` of its pieces and attention."""
+    return display_words(
+        translation.attention,
+        translation.src_tokens,
+        translation.tgt_tokens,
+        clitics=clitics,
+        punctuation=punctuation,
+    )
+
+
+def display_words(
+    attention: Matrix,
+    src_pieces: Sequence[str],
+    tgt_pieces: Sequence[str],
+    *,
+    clitics: bool = True,
+    punctuation: bool = True,
+) -> WordAlignment:
+    """The word-level table of piece attention (len(tgt_pieces), len(src_pieces)), pieces with "</s>":
+    words on both sides, no "</s>", rows summing to 1.
 
     See ``words_from_pieces``, then, on both sides, clitics: split elided clitics off their words
     ("t'aime" -> "t'", "aime"); punctuation: detach trailing punctuation ("aime." -> "aime", "."),
-    off by default since sentencepiece keeps it in the word. Clitics are split first. Splits that
-    fall between pieces regroup the pieces (``refine_groups``); the rest share the word's weights
-    (``split_clitics``, ``detach_punctuation``).
+    on by default, as ``nmt align``, ``make demo`` and the explorer show words (sentencepiece keeps
+    it in the word). Clitics are split first. Splits that fall between pieces regroup the pieces
+    (``refine_groups``); the rest share the word's weights (``split_clitics``, ``detach_punctuation``).
     """
     wanted = [
         (parts, split)
@@ -253,14 +273,13 @@ def word_alignment(
         )
         if on
     ]
-    src_pieces, tgt_pieces = translation.src_tokens, translation.tgt_tokens
     src_groups, tgt_groups = group_pieces(src_pieces), group_pieces(tgt_pieces)
     for parts, _ in wanted:
         src_groups, tgt_groups = (
             refine_groups(src_pieces, src_groups, parts),
             refine_groups(tgt_pieces, tgt_groups, parts),
         )
-    found = words_from_pieces(translation.attention, src_pieces, tgt_pieces, src_groups, tgt_groups)
+    found = words_from_pieces(attention, src_pieces, tgt_pieces, src_groups, tgt_groups)
     src_words, tgt_words, matrix = found.src_words, found.tgt_words, found.matrix
     for _, split in wanted:
         src_words, matrix = split(src_words, matrix, "src")

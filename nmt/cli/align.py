@@ -44,7 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("png", "svg"), default="png", help="image format for --out-dir")
     parser.add_argument("--subwords", action="store_true", help="show sentencepiece pieces, not words")
     parser.add_argument("--no-clitics", action="store_true", help="keep elided clitics (t'aime) as one word")
-    parser.add_argument("--punctuation", action="store_true", help="detach trailing punctuation from words")
+    parser.add_argument(
+        "--punctuation",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="trailing punctuation as a word of its own (the default; --no-punctuation: kept in its word)",
+    )
     parser.add_argument(
         "--method",
         choices=("attention", "saliency", "both"),
@@ -57,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nmt.alignment.agreement import spearman
-    from nmt.alignment.plot import image_format
+    from nmt.alignment.plot import Caption, image_format
     from nmt.alignment.show import (
         WordView,
         align_sentences,
@@ -92,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
             rho = spearman(*(table.matrix for table in sentence.tables.values()))
             print(f"attention vs saliency: Spearman rho {rho:.3f}")
         print()
+    caption = Caption.of_run(translator.run)
     if args.out:
-        print(f"heatmap: {draw(aligned[0], args.out)}")
+        print(f"heatmap: {draw(aligned[0], args.out, caption)}")
     if args.out_dir:
-        print(f"index: {write_folder(aligned, args.out_dir, args.format, view)}")
+        print(f"index: {write_folder(aligned, args.out_dir, args.format, view, caption)}")
     return 0
 
 

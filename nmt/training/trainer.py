@@ -32,8 +32,8 @@ from nmt.data.batching import Batch, TokenBatches, batch_shape, pad_share
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
 from nmt.data.prefetch import prefetch
 from nmt.data.store import EncodedCorpus, prepare_training_data, text_identity
-from nmt.data.vocab import EOS_PIECE, PAD, Vocab, install_vocabs, vocab_paths
-from nmt.decoding import DecodeConfig, Hypothesis, generate
+from nmt.data.vocab import PAD, Vocab, install_vocabs, vocab_paths
+from nmt.decoding import DecodeConfig, generate
 from nmt.errors import NmtError
 from nmt.models import EncoderDecoder, build_model
 from nmt.outputs import check_output
@@ -63,13 +63,14 @@ from nmt.training.lock import run_dir_lock
 from nmt.training.precision import PROBE_BATCHES, training_precision
 from nmt.training.provenance import check_same_data, new_record, new_run_id
 from nmt.training.schedule import lr_multiplier
+from nmt.training.showcase import choose_shown, shown_attention
 from nmt.training.signals import StopSignals
 from nmt.training.step import UpdateStep
 
 
 class Heatmap(Protocol):
-    """Draws a validation translation's attention (T, S) between its target and source pieces (EOS
-    included) for TensorBoard: ``nmt.alignment.plot.piece_heatmap``, which ``nmt train`` passes in."""
+    """Draws a shown sentence's attention (T, S) between its target and source pieces (EOS included)
+    for TensorBoard: ``nmt.alignment.plot.piece_heatmap``, which ``nmt train`` passes in."""
 
     def __call__(self, attention: torch.Tensor, src_pieces: list[str], tgt_pieces: list[str]) -> Figure: ...
 
@@ -80,8 +81,8 @@ step_log = logging.getLogger("nmt.steps")  # one line per log_every steps, into 
 
 def train(cfg: DictConfig, heatmap: Heatmap | None = None) -> dict[str, float]:
     """Train the model ``cfg`` describes into ``cfg.run_dir``; returns the last validation scores.
-    ``heatmap`` draws the attention of the first ``trainer.attention_images`` validation translations
-    into TensorBoard (None: none are drawn).
+    ``heatmap`` draws the attention of the sentences ``nmt.training.showcase`` chooses into TensorBoard
+    (None: none are drawn).
 
     Everything that can refuse (the config's values, a run directory made for another model, a
     directory another ``nmt train`` holds, a damaged ``last.pt``) is checked before anything is written.
@@ -191,6 +192,10 @@ class Trainer:
         self.train_data = train_data
         self.valid_data = EncodedPairs.encode(valid_pairs, src_vocab, tgt_vocab)
         self.valid_refs = [tgt for _, tgt in valid_pairs]
+        languages = (cfg.data.src_lang, cfg.data.tgt_lang)
+        self.shown = choose_shown(
+            valid_pairs, languages, self.tc.attention_images, self.tc.attention_sentences, cfg.data.lowercase
+        )
         self.batches = TokenBatches(
             train_data.src_lengths,
             train_data.tgt_lengths,
@@ -211,6 +216,7 @@ class Trainer:
         self.lr_multiplier = lr_multiplier(self.tc)
         self.writer = SummaryWriter(self.run_dir / "tensorboard") if ranks.is_main else None
         self.progress = Progress()
+        self._record_shown()
         self.clock = time.perf_counter()  # training time since then is not yet in progress.train_seconds
         self.last_save = time.monotonic()
         self.window = Window()
@@ -408,7 +414,7 @@ class Trainer:
                 p.best_k = ranked[: self.tc.keep_best]
             for name, value in scores.items():
                 self.writer.add_scalar(f"valid/{name}", value, p.step)
-            self._log_attention(hyps[: self.tc.attention_images])
+            self._log_attention()
             log.info(
                 "validation at step %d: loss %.3f, ppl %.2f, BLEU %.2f%s",
                 p.step,
@@ -440,14 +446,26 @@ class Trainer:
             tokens += batch.num_tokens
         return total / max(tokens, 1)
 
-    def _log_attention(self, hyps: list[list[Hypothesis]]) -> None:
-        """Heatmaps of the first validation sentences, to watch alignments form (with ``heatmap``)."""
-        if self.heatmap is None:
+    def _record_shown(self) -> None:
+        """Name the sentences TensorBoard shows (``nmt.training.showcase``) in train.log and TensorBoard."""
+        if not self.writer or not self.shown:
             return
-        for i, (nbest, src) in enumerate(zip(hyps, self.valid_data.src, strict=False)):
-            src_pieces = [*self.src_vocab.pieces(src), EOS_PIECE]
-            tgt_pieces = [*self.tgt_vocab.pieces(nbest[0].tokens), EOS_PIECE]
-            figure = self.heatmap(nbest[0].attention, src_pieces, tgt_pieces)
+        own = "(its own translation)"
+        rows = [(f"attention/{i}", s.source, s.target or own) for i, s in enumerate(self.shown)]
+        for row in rows:
+            log.info("%s: %s → %s", *row)
+        table = ["| image | source | translation read |", "| --- | --- | --- |"]
+        table += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+        self.writer.add_text("attention/sentences", "\n".join(table), self.progress.step)
+
+    def _log_attention(self) -> None:
+        """Heatmaps of the sentences chosen for the run, to watch alignments form (with ``heatmap``)."""
+        if self.heatmap is None or not self.shown:
+            return
+        with autocast(self.device, self.dtype):
+            readings = shown_attention(self.model, self.src_vocab, self.tgt_vocab, self.shown)
+        for i, (src_pieces, tgt_pieces, attention) in enumerate(readings):
+            figure = self.heatmap(attention, src_pieces, tgt_pieces)
             self.writer.add_figure(f"attention/{i}", figure, self.progress.step)
 
     # ---------------------------------------------------------- checkpoints
