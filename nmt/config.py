@@ -152,7 +152,7 @@ class DataConfig(Schema):
     hash_split: HashSplitConfig = field(default_factory=HashSplitConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
     spm: SubwordConfig = field(default_factory=SubwordConfig)
-    # processes that prepare the training corpus, and sentencepiece's threads (None: every usable core)
+    # processes that prepare the training corpus (None: every usable core)
     num_proc: int | None = None
     lowercase: bool = False  # lowercase both sides of every split (as word-alignment gold text is)
     # split both sides of every split into words first: none | moses | och_ney (moses, then French

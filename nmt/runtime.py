@@ -33,7 +33,8 @@ def process_alive(pid: int) -> bool:
 def available_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     """The CPU cores this process may use: those of its affinity mask, fewer under a cgroup (v2) CPU
     quota (a container started with ``--cpus=N``); at least 1."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux only
+    cores = len(affinity(0)) if affinity else os.cpu_count() or 1
     try:
         quota, period = cgroup.read_text().split()[:2]
         if quota != "max":

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 import nmt.training.step
 from nmt.data.vocab import PAD
-from nmt.models.attention import MultiHeadAttention
+from nmt.models.multihead import MultiHeadAttention
 
 
 class SeparateProjections(MultiHeadAttention):

@@ -179,11 +179,11 @@ def test_training_data_is_prepared_in_data_num_proc_threads(
 
     asked: list[int] = []
 
-    def stop(text_dir: Path, cfg: Any, threads: int, build: bool = True) -> None:
-        asked.append(threads)
+    def stop(text_dir: Path, models: Any, workers: int, build: bool = True) -> None:
+        asked.append(workers)
         raise NmtError("stop here")
 
-    monkeypatch.setattr(store, "prepare_vocabs", stop)
+    monkeypatch.setattr(store, "prepare_ids", stop)
     cfg = compose(
         "data.train.max_pairs=200", "data.num_proc=3", f"cache_dir={tmp_path}", f"run_dir={tmp_path / 'run'}"
     )

@@ -24,7 +24,7 @@ from nmt.data.vocab import PAD
 from nmt.decoding.config import DecodeConfig
 from nmt.decoding.generate import batches_of
 from nmt.models import SpecialIds
-from nmt.models.attention import MultiHeadAttention
+from nmt.models.multihead import MultiHeadAttention
 from nmt.models.transformer import Transformer
 from nmt.training.step import smoothed_cross_entropy
 

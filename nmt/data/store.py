@@ -117,7 +117,7 @@ def prepare_training_data(
     text_dir = prepare_text(data, cache_dir, build)
     src_model, tgt_model = vocab_paths(run_dir, data.spm.joint)
     if not (src_model.is_file() and tgt_model.is_file()):
-        src_model, tgt_model = prepare_vocabs(text_dir, data.spm, worker_count(data.num_proc), build)
+        src_model, tgt_model = prepare_vocabs(text_dir, data.spm, build)
     corpus = prepare_ids(text_dir, (src_model, tgt_model), worker_count(data.num_proc), build)
     if labels:
         corpus.labels = AttentionLabels(prepare_links(text_dir, build), src_model, tgt_model)
@@ -214,9 +214,9 @@ def _select_clean(cleaned: datasets.Dataset, dedupe: bool) -> tuple[np.ndarray, 
 
 
 # ----------------------------------------------------------------- vocabulary
-def prepare_vocabs(text_dir: Path, cfg: DictConfig, threads: int, build: bool = True) -> tuple[Path, Path]:
-    """Sentencepiece model(s) trained in ``threads`` threads on a sample of the cleaned pairs (seeded by
-    ``data.spm.seed``, whatever the run's seed), kept in the cache."""
+def prepare_vocabs(text_dir: Path, cfg: DictConfig, build: bool = True) -> tuple[Path, Path]:
+    """Sentencepiece model(s) trained on a sample of the cleaned pairs (seeded by ``data.spm.seed``,
+    whatever the run's seed; in ``SPM_THREADS`` threads, whatever the machine), kept in the cache."""
     identity = {"version": VERSION, "spm": OmegaConf.to_container(cfg, resolve=True)}
     entry = text_dir / f"spm-{_key(identity)}"
 
@@ -231,7 +231,7 @@ def prepare_vocabs(text_dir: Path, cfg: DictConfig, threads: int, build: bool = 
         # server, a browser driver) can crash.
         with ProcessPoolExecutor(1, mp_context=_FORK_SERVER) as child:
             for columns, path in sides:
-                child.submit(_train_on_sample, text_dir, columns, path, cfg, threads).result()
+                child.submit(_train_on_sample, text_dir, columns, path, cfg).result()
 
     _entry(entry, build_vocabs, build, "sentencepiece model")
     return vocab_paths(entry, cfg.joint)
@@ -241,11 +241,9 @@ _FORK_SERVER = multiprocessing.get_context("forkserver")
 _FORK_SERVER.set_forkserver_preload([__name__])
 
 
-def _train_on_sample(
-    text_dir: Path, columns: tuple[str, ...], path: Path, cfg: DictConfig, threads: int
-) -> None:
+def _train_on_sample(text_dir: Path, columns: tuple[str, ...], path: Path, cfg: DictConfig) -> None:
     sentences = sample_sentences(open_text(text_dir), columns, cfg.input_sentence_size, cfg.seed)
-    train_vocab(sentences, path, cfg, threads)
+    train_vocab(sentences, path, cfg)
 
 
 def sample_sentences(text: datasets.Dataset, columns: Sequence[str], size: int, seed: int) -> list[str]:

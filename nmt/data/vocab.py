@@ -61,7 +61,12 @@ def install_vocabs(models: tuple[Path, Path], run_dir: str | Path, joint: bool) 
             temp.replace(dest)  # atomic: other ranks never see half a model
 
 
-def train_vocab(sentences: Sequence[str], path: Path, cfg: SubwordConfig, threads: int = 1) -> None:
+SPM_THREADS = 2
+"""Sentencepiece trains in this many threads whatever the machine: the pieces it picks depend on its
+thread count, and a config must give the same vocabulary everywhere."""
+
+
+def train_vocab(sentences: Sequence[str], path: Path, cfg: SubwordConfig, threads: int = SPM_THREADS) -> None:
     """Train a sentencepiece model on ``sentences`` in ``threads`` threads and write it to ``path`` (a
     ``.model`` file).
 
