@@ -225,7 +225,14 @@ class Trainer:
     def restore(self, state: dict[str, Any], path: Path) -> None:
         """Continue from a training state (``read_training_state``), exactly where it stopped."""
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except ValueError as error:  # parameters of another layout: an older nmt's q/k/v projections
+            raise NmtError(
+                f"{path}: its optimiser state does not fit this model's parameters ({error}); it was "
+                "saved by another version of nmt: its weights still translate and average, but training "
+                "cannot resume from it (train into a new run_dir=...)"
+            ) from error
         self.scaler.load_state_dict(state["scaler"])
         self.progress = p = Progress(**state["progress"])
         if len(state["rng"]) == self.ranks.world:
