@@ -65,7 +65,7 @@ def test_both_gives_attention_saliency_and_rho_as_nmt_align_computes_them(
         (best,) = translator.translate([source], beam=5)[0]
         assert hyp["translation"] == best.text
         readings = [read_again(translator.run, [best], name)[0] for name in ("attention", "saliency")]
-        words = [word_alignment(t, punctuation=False).matrix for t in readings]
+        words = [word_alignment(t).matrix for t in readings]
         assert flat(hyp["word_saliency"]) == pytest.approx(words[1].ravel().tolist(), abs=1e-4)
         assert hyp["rho"] == pytest.approx(spearman(*words), abs=1e-4)
         assert -1 <= hyp["rho"] <= 1
@@ -75,7 +75,7 @@ def test_a_given_target_is_aligned_as_given_under_teacher_forcing(
     client: httpx.Client, translator: Translator
 ) -> None:
     targets = ["Ich liebe dich.", "Zwei Hunde spielen im Schnee."]
-    body = translate(client, sentences=SENTENCES, target=targets, method="both")
+    body = translate(client, sentences=SENTENCES, target=targets, method="both", punctuation=False)
     assert body["options"]["aligned"] is True
     library = translator.score(SENTENCES, targets)
     for sentence, target, forced in zip(body["sentences"], targets, library, strict=True):
@@ -84,7 +84,7 @@ def test_a_given_target_is_aligned_as_given_under_teacher_forcing(
         assert hyp["log_prob"] == pytest.approx(forced.log_prob, abs=1e-4)
         assert rows_sum_to_one(hyp["word_saliency"], len(hyp["tgt_words"]), len(hyp["src_words"]))
     attention = translate(client, sentences=SENTENCES[:1], target=targets[:1])["sentences"][0]["nbest"][0]
-    expected = word_alignment(library[0], punctuation=False).matrix.ravel().tolist()
+    expected = word_alignment(library[0]).matrix.ravel().tolist()
     assert flat(attention["word_attention"]) == pytest.approx(expected, abs=1e-4)
 
 

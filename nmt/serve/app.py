@@ -65,7 +65,7 @@ class TranslateRequest(BaseModel):
         None, description='Transformer: a head, or "mean" of the heads (default: the run\'s own)'
     )
     pieces: bool = Field(False, description="also return subword pieces and their matrices")
-    punctuation: bool = Field(False, description="detach trailing punctuation from words")
+    punctuation: bool = Field(True, description="detach trailing punctuation from words (as nmt align does)")
     method: Method = Field(
         "attention",
         description="what to read: attention, gradient saliency (SmoothGrad), or both with their "

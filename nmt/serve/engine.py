@@ -64,7 +64,7 @@ class Options:
     layer: int | None = None
     head: Head | None = None
     pieces: bool = False
-    punctuation: bool = False
+    punctuation: bool = True
     method: Method = "attention"
     aligned: bool = False
     prefix: str | None = None
