@@ -70,25 +70,29 @@ def test_every_recorded_model_config_still_exists() -> None:
 def test_old_checkpoints_load_strictly_and_translate_identically(name: str) -> None:
     """Same seed, same initial parameters (the old state dict, converted on load where a layout
     changed: the Transformer's stacked q/k/v projection); the old state dict loads strictly and
-    gives the old logits, attention and decoding steps, bit for bit."""
+    gives the old logits, attention and greedy tokens: bit for bit where the layout is the same,
+    within float rounding (1e-6) where one matrix product now does the work of three."""
     record, model = RECORDED[name], _build(name)
     exact = {"rtol": 0, "atol": 0}
     initial = {key: value.clone() for key, value in model.state_dict().items()}
-    if [key for key, _ in record["keys"]] == list(initial):  # the same layout: optimiser states fit
+    same_layout = [key for key, _ in record["keys"]] == list(initial)  # optimiser states fit
+    if same_layout:
         torch.testing.assert_close(
             torch.cat([v.flatten() for v in initial.values()]), record["values"], **exact
         )
+    close = exact if same_layout else {"rtol": 1e-5, "atol": 1e-6}
     model.load_state_dict(_old_state(record), strict=True)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, initial[key], **exact, msg=key)
     src, tgt = BATCH
     with torch.no_grad():
         logits, attention = model(src, src != 0, tgt, attention=True)
-        torch.testing.assert_close(logits, record["logits"], **exact)
-        torch.testing.assert_close(attention, record["attention"], **exact)
+        torch.testing.assert_close(logits, record["logits"], **close)
+        torch.testing.assert_close(attention, record["attention"], **close)
         state, tokens = model.init_state(model.encode(src, src != 0)), tgt[:, 0]
         for logp_old, attention_old in record["steps"]:
             logp, step_attention, state = model.step(tokens, state)
-            torch.testing.assert_close(logp, logp_old, **exact)
-            torch.testing.assert_close(step_attention, attention_old, **exact)
+            torch.testing.assert_close(logp, logp_old, **close)
+            torch.testing.assert_close(step_attention, attention_old, **close)
             tokens = logp.argmax(-1)
+            assert torch.equal(tokens, logp_old.argmax(-1))  # the same translation
