@@ -30,7 +30,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from nmt.config_checks import check_training_config
 from nmt.data.batching import Batch, TokenBatches, batch_shape, pad_share
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
-from nmt.data.store import EncodedCorpus, prepare_training_data, text_identity
+from nmt.data.prepared_text import text_identity
+from nmt.data.store import EncodedCorpus, prepare_training_data
 from nmt.data.vocab import EOS_PIECE, PAD, Vocab, install_vocabs, vocab_paths
 from nmt.decoding import DecodeConfig, Hypothesis, generate
 from nmt.errors import NmtError
