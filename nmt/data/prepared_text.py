@@ -124,5 +124,5 @@ def _select_clean(cleaned: datasets.Dataset, dedupe: bool) -> tuple[np.ndarray, 
 
 
 def dropped(report: dict[str, int]) -> str:
-    """'too_long 3, ratio 1, ...': the pairs cleaning dropped, per reason."""
+    """'empty 0, too_long 3, ratio 1, duplicate 2': the pairs cleaning dropped, per reason."""
     return ", ".join(f"{reason} {report[reason]}" for reason in DROP_REASONS)
