@@ -19,9 +19,9 @@ from nmt.config import DataConfig, SubwordConfig
 from nmt.config_checks import check_training_config
 from nmt.data.aligner import eflomal_links
 from nmt.data.links import AttentionLabels, WordLinks
+from nmt.data.prepared_text import prepare_text
 from nmt.data.pretokenize import word_tokenizer
 from nmt.data.sources import load_split
-from nmt.data.store import prepare_text
 from nmt.data.symmetrize import grow_diag_final_and, intersection, union
 from nmt.data.vocab import PAD, Vocab, train_vocab
 from nmt.errors import NmtError

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from nmt.config import NORMALIZERS
 from nmt.models.attention import SCORES, build_attention
 from nmt.models.multihead import MultiHeadAttention, RelativeMultiHeadAttention
 from nmt.models.normalizers import Normalizer, build_normalizer
+from nmt.schema import NORMALIZERS
 
 DIM, HEADS = 8, 2
 MECHANISMS: dict[str, Callable[[Normalizer], torch.nn.Module]] = {

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from nmt import config
+import nmt.schema
 from nmt.config import DataConfig, RNNConfig, TrainerConfig, TransformerConfig
 from nmt.config_checks import check_training_config
 from nmt.errors import NmtError
@@ -25,18 +25,18 @@ from nmt.models.transformer import ACTIVATIONS
 @pytest.mark.parametrize(
     ("registry", "names"),
     [
-        (DECODERS, config.DECODERS),
-        (CELLS, config.CELLS),
-        (SCORES, config.SCORES),
-        (SPANS, config.SPANS),
-        (ACTIVATIONS, config.ACTIVATIONS),
+        (DECODERS, nmt.schema.DECODERS),
+        (CELLS, nmt.schema.CELLS),
+        (SCORES, nmt.schema.SCORES),
+        (SPANS, nmt.schema.SPANS),
+        (ACTIVATIONS, nmt.schema.ACTIVATIONS),
     ],
 )
 def test_every_name_a_schema_accepts_has_a_class_and_no_other(registry: dict, names: tuple[str, ...]) -> None:
     assert set(registry) == set(names)
 
 
-@pytest.mark.parametrize("name", config.NORMALIZERS)
+@pytest.mark.parametrize("name", nmt.schema.NORMALIZERS)
 def test_every_normalizer_a_schema_accepts_builds(name: str) -> None:
     assert build_normalizer(name, alpha=1.3) is not None
 

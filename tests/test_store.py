@@ -12,8 +12,9 @@ import pytest
 from conftest import compose
 
 from nmt.config import SubwordConfig
-from nmt.data import store
-from nmt.data.store import TrainingData, open_text, prepare_text, prepare_training_data, sample_sentences
+from nmt.data import cache_entries
+from nmt.data.prepared_text import open_text, prepare_text
+from nmt.data.store import TrainingData, prepare_training_data, sample_sentences
 from nmt.data.vocab import Vocab, train_vocab
 from nmt.errors import NmtError
 
@@ -139,8 +140,8 @@ def test_cleaning_counts_each_reason_and_keeps_the_order(tmp_path: Path) -> None
 
 def test_worker_processes_prepare_the_same_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     one = prepared(config(tmp_path / "one", "data.num_proc=1"))
-    monkeypatch.setattr(store, "PARALLEL_MIN_PAIRS", 0)  # even 500 pairs go to two workers,
-    monkeypatch.setattr(store, "PIECE", 128)  # in pieces of 128
+    monkeypatch.setattr(cache_entries, "PARALLEL_MIN_PAIRS", 0)  # even 500 pairs go to two workers,
+    monkeypatch.setattr(cache_entries, "PIECE", 128)  # in pieces of 128
     two = prepared(config(tmp_path / "two", "data.num_proc=2"))
     every = np.arange(500)
     assert one.corpus.dataset[every].equals(two.corpus.dataset[every])

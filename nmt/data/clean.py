@@ -3,7 +3,7 @@
 Training pairs are normalised and filtered (empty, too long, extreme length ratio, duplicates);
 validation and test pairs are only normalised, so that their scores stay comparable with published ones.
 ``clean_batch`` does the per-pair work on a batch of a `datasets` corpus (in worker processes);
-duplicates are then removed across the whole corpus from the keys it returns (``nmt.data.store``).
+duplicates are then removed across the whole corpus from the keys it returns (``nmt.data.prepared_text``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def load_pairs(cfg: DictConfig, split: str) -> Pairs:
     """The sentence pairs of ``split``: training pairs cleaned (from the data cache), valid/test only
     NFC-normalised."""
     if split == "train":
-        from nmt.data.store import open_text, prepare_text  # `datasets` takes a second to import
+        from nmt.data.prepared_text import open_text, prepare_text  # `datasets` takes a second to import
 
         text = open_text(prepare_text(cfg.data, cfg.cache_dir))
         return list(zip(text["src"], text["tgt"], strict=True))

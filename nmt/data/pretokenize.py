@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nmt.config import TOKENIZERS
 from nmt.errors import NmtError
+from nmt.schema import TOKENIZERS
 
 # French contractions and elided words, written out as in the Hansards gold text (lowercase keys)
 OCH_NEY_FRENCH = {

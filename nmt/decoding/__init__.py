@@ -3,7 +3,8 @@
 
 from nmt.decoding.config import DecodeConfig
 from nmt.decoding.ensemble import Ensemble
+from nmt.decoding.finished import Hypothesis, length_penalty
 from nmt.decoding.generate import generate
-from nmt.decoding.search import Hypothesis, length_penalty, search
+from nmt.decoding.search import search
 
 __all__ = ["DecodeConfig", "Ensemble", "Hypothesis", "generate", "length_penalty", "search"]

@@ -55,30 +55,11 @@ import torch
 from torch import Tensor
 
 from nmt.decoding.config import DecodeConfig
-from nmt.decoding.strategies import strategy_for
-from nmt.models.base import EncoderDecoder
+from nmt.decoding.finished import Finished, Hypothesis, length_penalty
+from nmt.decoding.strategies import Strategy, strategy_for
+from nmt.models.base import EncoderDecoder, SpecialIds, State
 
-__all__ = ["Hypothesis", "length_penalty", "search"]
-
-
-@dataclass
-class Hypothesis:
-    """One finished output sequence for one source sentence."""
-
-    tokens: list[int]
-    """Generated target ids, without BOS and without the final EOS."""
-    score: float
-    """The ranking score: ``log_prob / length_penalty(len(tokens) + 1, alpha)`` (raw log_prob if alpha=0)."""
-    log_prob: float
-    """log P(tokens + EOS | source): the sum of the model's log-probabilities, EOS included."""
-    attention: Tensor
-    """(len(tokens) + 1, real source length) float on CPU: the attention of every target step of this
-    hypothesis' own path (the last row is the step that produced EOS), over real source positions only."""
-
-
-def length_penalty(length: int, alpha: float) -> float:
-    """GNMT length penalty ((5 + length) / 6) ** alpha, ``length`` counting EOS."""
-    return ((5.0 + length) / 6.0) ** alpha
+__all__ = ["search"]
 
 
 def search(
@@ -116,7 +97,7 @@ def search(
     with _no_autograd(src.device):
         forced = _prefix_tensor(prefixes, src.device) if any(prefix_lens) else None
         found = _decode(model, src, src_mask, torch.tensor(max_lens, device=src.device), forced, config)
-    return _hypotheses(*found, src_mask, config.alpha)
+    return found.hypotheses(src_mask, config.alpha)
 
 
 def _no_autograd(device: torch.device) -> AbstractContextManager:
@@ -134,6 +115,55 @@ def _prefix_tensor(prefixes: Sequence[Sequence[int]], device: torch.device) -> T
     return forced.to(device)
 
 
+@dataclass
+class _Rows:
+    """The active rows: W per sentence still decoded (A of them), sentence-major, with their paths."""
+
+    alive: Tensor  # (A,) original sentence ids
+    max_len: Tensor  # (A,) each sentence's maximum output length
+    scores: Tensor  # (A, W) cumulative log-probabilities
+    prev: Tensor  # (A * W,) long: the token each row feeds the next step
+    tokens: Tensor  # (A * W, t) long: the tokens generated before step t
+    attn: Tensor  # (A * W, t, S) their attention (t + 1 steps once step t has run)
+    state: State
+
+    @classmethod
+    def start(
+        cls, model: EncoderDecoder, src: Tensor, src_mask: Tensor, max_len: Tensor, strategy: Strategy
+    ) -> _Rows:
+        """Every sentence's W rows before the first step: the source encoded once, BOS fed."""
+        (batch, src_len), device, width = src.shape, src.device, strategy.width
+        state = model.init_state(model.encode(src, src_mask))
+        if width > 1:
+            state = model.reorder(state, torch.arange(batch, device=device).repeat_interleave(width))
+        return cls(
+            alive=torch.arange(batch, device=device),
+            max_len=max_len,
+            scores=strategy.initial_scores(batch, device),
+            prev=torch.full((batch * width,), model.specials.bos, dtype=torch.long, device=device),
+            tokens=torch.zeros(batch * width, 0, dtype=torch.long, device=device),
+            attn=torch.zeros(batch * width, 0, src_len, device=device),
+            state=state,
+        )
+
+    def advance(
+        self, model: EncoderDecoder, keep: Tensor, chosen: tuple[Tensor, Tensor, Tensor], in_place: bool
+    ) -> None:
+        """The next step's rows: of the sentences ``keep`` (A',) indices, ``chosen`` = scores (A, W),
+        parent rows (A, W) and tokens (A, W). ``in_place``: every row is its own parent."""
+        scores, next_rows, next_tok = chosen
+        leaving = keep.numel() < self.alive.numel()
+        if leaving:
+            self.alive, self.max_len = self.alive[keep], self.max_len[keep]
+            scores, next_rows, next_tok = scores[keep], next_rows[keep], next_tok[keep]
+        self.scores, next_rows, self.prev = scores, next_rows.reshape(-1), next_tok.reshape(-1)
+        if leaving or not in_place:
+            self.state = model.reorder(self.state, next_rows, same_sources=not leaving)
+            self.tokens = self.tokens.index_select(0, next_rows)
+            self.attn = self.attn.index_select(0, next_rows)
+        self.tokens = torch.cat([self.tokens, self.prev.unsqueeze(1)], 1)
+
+
 def _decode(
     model: EncoderDecoder,
     src: Tensor,
@@ -141,108 +171,75 @@ def _decode(
     max_len: Tensor,
     forced: Tensor | None,
     config: DecodeConfig,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The loop. Returns tokens (B, N, L), attention (B, N, L, S), log_prob (B, N), steps (B, N).
+) -> Finished:
+    """The loop: every sentence's finished hypotheses."""
+    strategy, eos = strategy_for(config, src.device), model.specials.eos
+    width, length = strategy.width, int(max_len.max()) + 1
+    finished = Finished.empty(
+        src.shape[0], config.nbest, length, src.shape[1], model.specials.pad, src.device
+    )
+    rows = _Rows.start(model, src, src_mask, max_len, strategy)
+    banned = None
+    for t in range(length):
+        log_probs, attn, rows.state = model.step(rows.prev, rows.state)
+        n_alive, vocab = rows.alive.numel(), log_probs.shape[-1]
+        banned = banned or _banned(vocab, model.specials, src.device)
+        log_probs = _allowed(log_probs, banned, rows, forced, t, width)
+        rows.attn = torch.cat([rows.attn, attn.float().unsqueeze(1)], 1)  # (rows, t + 1, S)
 
-    Slots with ``steps == 0`` are empty; the others hold finished hypotheses sorted by score.
-    """
-    batch, src_len = src.shape
-    device, steps_max, inf = src.device, int(max_len.max()) + 1, math.inf
-    strategy, nbest, alpha = strategy_for(config, device), config.nbest, config.alpha
-    width, pad, bos, eos = strategy.width, model.specials.pad, model.specials.bos, model.specials.eos
-    state = model.init_state(model.encode(src, src_mask))
-    if width > 1:
-        state = model.reorder(state, torch.arange(batch, device=device).repeat_interleave(width))
-
-    # Finished hypotheses: the nbest best per sentence, indexed by the original sentence.
-    fin_score = torch.full((batch, nbest), -inf, device=device)
-    fin_logp = torch.full((batch, nbest), -inf, device=device)
-    fin_steps = torch.zeros(batch, nbest, dtype=torch.long, device=device)
-    fin_tokens = torch.full((batch, nbest, steps_max), pad, dtype=torch.long, device=device)
-    fin_attn = torch.zeros(batch, nbest, steps_max, src_len, device=device)
-
-    # Active rows of the sentences still decoded (A of them): A * width rows.
-    alive = torch.arange(batch, device=device)  # (A,) original sentence ids
-    row_max = max_len  # (A,)
-    scores = strategy.initial_scores(batch, device)  # (A, W) cumulative log-probabilities
-    prev = torch.full((batch * width,), bos, dtype=torch.long, device=device)
-    hist_tokens = torch.zeros(batch * width, 0, dtype=torch.long, device=device)  # (rows, t)
-    hist_attn = torch.zeros(batch * width, 0, src_len, device=device)  # (rows, t, S)
-    banned = not_eos = None
-    for t in range(steps_max):
-        log_probs, attn, state = model.step(prev, state)
-        n_alive, vocab = alive.numel(), log_probs.shape[-1]
-        if banned is None:
-            banned, not_eos = _banned(vocab, pad, bos, eos, device)
-        log_probs = log_probs.float().index_fill_(1, banned, -inf)  # in place: the model's own tensor
-        if int(row_max.min()) <= t:  # some sentences reached their maximum length: only EOS is left
-            log_probs.masked_fill_((row_max <= t).repeat_interleave(width).unsqueeze(1) & not_eos, -inf)
-        if forced is not None and t < forced.shape[1]:
-            _force(log_probs, forced[alive, t].repeat_interleave(width))
-        hist_attn = torch.cat([hist_attn, attn.float().unsqueeze(1)], 1)  # (rows, t + 1, S)
-
-        cand_score, cand_tok, cand_beam = strategy.step(log_probs.view(n_alive, width, vocab), scores)
-        parent = cand_beam + torch.arange(n_alive, device=device).unsqueeze(1) * width  # (A, C) rows
-        is_eos = cand_tok == eos
-
-        # Candidates ending in EOS join the finished ones; keep the nbest best of each sentence.
-        new_done = is_eos & (cand_score > -inf)
-        if bool(new_done.any()):
-            new_score = torch.where(new_done, cand_score / length_penalty(t + 1, alpha), -inf)
-            best, pick = torch.cat([fin_score[alive], new_score], 1).topk(nbest, dim=1)  # (A, nbest)
-            from_old = pick < nbest
-            old_j = pick.clamp(max=nbest - 1)
-            new_c = (pick - nbest).clamp(min=0)
-            rows = parent.gather(1, new_c).view(-1)  # (A * nbest,)
-            new_tokens = torch.full((n_alive * nbest, steps_max), pad, dtype=torch.long, device=device)
-            new_tokens[:, :t] = hist_tokens.index_select(0, rows)
-            new_tokens[:, t] = eos
-            new_attn = torch.zeros(n_alive * nbest, steps_max, src_len, device=device)
-            new_attn[:, : t + 1] = hist_attn.index_select(0, rows)
-
-            fin_score[alive] = best
-            fin_logp[alive] = _merge(fin_logp[alive], cand_score.gather(1, new_c), old_j, from_old)
-            steps = torch.where(best > -inf, t + 1, 0)  # a slot that is still empty stays empty
-            fin_steps[alive] = _merge(fin_steps[alive], steps, old_j, from_old)
-            fin_tokens[alive] = _merge(fin_tokens[alive], new_tokens, old_j, from_old)
-            fin_attn[alive] = _merge(fin_attn[alive], new_attn, old_j, from_old)
-
-        # The W best other candidates are the next rows (in place when there is one candidate a row).
-        in_place = cand_score.shape[1] == width
-        if in_place:
-            scores, next_rows, next_tok = cand_score.masked_fill(is_eos, -inf), parent, cand_tok
-        else:
-            scores, pos = cand_score.masked_fill(is_eos, -inf).topk(width, dim=1)  # (A, W)
-            next_rows, next_tok = parent.gather(1, pos), cand_tok.gather(1, pos)
-
-        # Done: at the maximum length, or nbest finished ones no active row can beat.
-        best_active = scores.max(1).values
-        if alpha >= 0:  # lp grows with the length: the longest allowed length is the most favourable
-            lp_max = ((5.0 + row_max + 1).float() / 6.0) ** alpha
-        else:
-            lp_max = torch.full_like(best_active, length_penalty(t + 2, alpha))
-        worst = fin_score[alive, nbest - 1]
-        done = (row_max <= t) | (best_active == -inf) | ((worst > -inf) & (best_active / lp_max <= worst))
+        cand_score, cand_tok, cand_beam = strategy.step(log_probs.view(n_alive, width, vocab), rows.scores)
+        parent = cand_beam + torch.arange(n_alive, device=src.device).unsqueeze(1) * width  # (A, C) rows
+        finished.add(
+            rows.alive, (rows.tokens, rows.attn), (cand_score, cand_tok, parent), eos, t, config.alpha
+        )
+        chosen = _next_rows(cand_score.masked_fill(cand_tok == eos, -math.inf), cand_tok, parent, width)
+        done = _done(chosen[0], rows.max_len, finished.score[rows.alive, -1], t, config.alpha)
         keep = (~done).nonzero().squeeze(1)
         if keep.numel() == 0:
             break
-        leaving = keep.numel() < n_alive
-        if leaving:
-            alive, row_max, scores = alive[keep], row_max[keep], scores[keep]
-            next_rows, next_tok = next_rows[keep], next_tok[keep]
-        next_rows, prev = next_rows.reshape(-1), next_tok.reshape(-1)
-        if leaving or not in_place:
-            state = model.reorder(state, next_rows, same_sources=not leaving)
-            hist_tokens, hist_attn = (
-                hist_tokens.index_select(0, next_rows),
-                hist_attn.index_select(0, next_rows),
-            )
-        hist_tokens = torch.cat([hist_tokens, prev.unsqueeze(1)], 1)
-    return fin_tokens, fin_attn, fin_logp, fin_steps
+        rows.advance(model, keep, chosen, in_place=cand_score.shape[1] == width)
+    return finished
 
 
-def _banned(vocab: int, pad: int, bos: int, eos: int, device: torch.device) -> tuple[Tensor, Tensor]:
+def _allowed(
+    log_probs: Tensor, banned: tuple[Tensor, Tensor], rows: _Rows, forced: Tensor | None, t: int, width: int
+) -> Tensor:
+    """log_probs (A * W, V) as float, -inf where a token may not come at step ``t``: PAD and BOS, all
+    but EOS at a sentence's maximum length, all but the forced token within a prefix."""
+    never, not_eos = banned
+    log_probs = log_probs.float().index_fill_(1, never, -math.inf)  # in place: the model's own tensor
+    if int(rows.max_len.min()) <= t:  # some sentences reached their maximum length: only EOS is left
+        log_probs.masked_fill_((rows.max_len <= t).repeat_interleave(width).unsqueeze(1) & not_eos, -math.inf)
+    if forced is not None and t < forced.shape[1]:
+        _force(log_probs, forced[rows.alive, t].repeat_interleave(width))
+    return log_probs
+
+
+def _next_rows(scores: Tensor, tokens: Tensor, parent: Tensor, width: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The W best candidates (scores (A, C), -inf for those ending in EOS): their scores, parent rows
+    and tokens, each (A, W); the candidates as they are when there is one a row (greedy, sampling)."""
+    if scores.shape[1] == width:
+        return scores, parent, tokens
+    scores, pos = scores.topk(width, dim=1)
+    return scores, parent.gather(1, pos), tokens.gather(1, pos)
+
+
+def _done(scores: Tensor, max_len: Tensor, worst: Tensor, t: int, alpha: float) -> Tensor:
+    """(A,) bool, after step ``t``: the sentences at their maximum length, with no finite row left, or
+    whose nbest finished hypotheses (the worst of them ``worst`` (A,)) no active row (scores (A, W))
+    can beat."""
+    best_active = scores.max(1).values
+    if alpha >= 0:  # lp grows with the length: the longest allowed length is the most favourable
+        lp_max = ((5.0 + max_len + 1).float() / 6.0) ** alpha
+    else:
+        lp_max = torch.full_like(best_active, length_penalty(t + 2, alpha))
+    reachable = best_active / lp_max
+    return (max_len <= t) | (best_active == -math.inf) | ((worst > -math.inf) & (reachable <= worst))
+
+
+def _banned(vocab: int, specials: SpecialIds, device: torch.device) -> tuple[Tensor, Tensor]:
     """The ids never generated (PAD, BOS), and a (V,) mask of every token but EOS (the forced last step)."""
+    pad, bos, eos = specials.pad, specials.bos, specials.eos
     banned = torch.tensor(sorted(t for t in {pad, bos} - {eos} if 0 <= t < vocab), dtype=torch.long)
     not_eos = torch.ones(vocab, dtype=torch.bool, device=device)
     not_eos[eos] = False
@@ -255,37 +252,3 @@ def _force(log_probs: Tensor, tokens: Tensor) -> None:
         1, tokens.clamp(min=0).unsqueeze(1), True
     )
     log_probs.masked_fill_((tokens >= 0).unsqueeze(1) & ~allowed, -math.inf)
-
-
-def _merge(old: Tensor, new: Tensor, j: Tensor, keep_old: Tensor) -> Tensor:
-    """Per sentence and slot: ``old[:, j]`` where ``keep_old`` else the new candidate (new viewed as old)."""
-    extra = [1] * (old.dim() - 2)
-    old = old.gather(1, j.view(*j.shape, *extra).expand(-1, -1, *old.shape[2:]))
-    return torch.where(keep_old.view(*keep_old.shape, *extra), old, new.view(old.shape))
-
-
-def _hypotheses(
-    tokens: Tensor, attn: Tensor, log_prob: Tensor, steps: Tensor, src_mask: Tensor, alpha: float
-) -> list[list[Hypothesis]]:
-    """Python objects from the finished buffers (slots with 0 steps are empty), on CPU."""
-    tokens, attn, src_mask = tokens.cpu(), attn.float().cpu(), src_mask.cpu()
-    log_probs, step_counts = log_prob.cpu().tolist(), steps.cpu().tolist()
-    results = []
-    for b, (logps, counts) in enumerate(zip(log_probs, step_counts, strict=True)):
-        hyps = []
-        for j, (logp, n) in enumerate(zip(logps, counts, strict=True)):
-            if n == 0:
-                continue
-            hyps.append(
-                Hypothesis(
-                    tokens=tokens[b, j, : n - 1].tolist(),
-                    score=logp / length_penalty(n, alpha),
-                    log_prob=logp,
-                    attention=attn[b, j, :n][:, src_mask[b]],
-                )
-            )
-        if not hyps:  # only when the model gives every ending probability 0
-            hyps.append(Hypothesis([], -math.inf, -math.inf, torch.zeros(1, int(src_mask[b].sum()))))
-        hyps.sort(key=lambda h: h.score, reverse=True)
-        results.append(hyps)
-    return results

@@ -79,16 +79,26 @@ def compare(
     seeded = any(len(group.runs) > 1 for group in groups)
     by_length = _by_length(sources, systems, refs, groups if seeded else None, out_dir)
     write_csv(rows, out_dir / "comparison.csv")
-    seeds = ""
-    if seeded:
-        group_rows = [group_row(group, {row["run"]: row for row in rows}) for group in groups]
-        write_csv(group_rows, out_dir / "groups.csv")
-        test = best_two_test(group_rows, groups, systems, refs, bootstrap)
-        seeds = seeds_section(group_rows, test)
+    seeds = _seeds(rows, groups, systems, refs, bootstrap, out_dir) if seeded else ""
     title = f"{runs[names[first]].cfg.data.name} {split} ({len(refs)} sentences), {config.describe()}"
     report = comparison_markdown(title, rows, by_length, signatures, names[first], bootstrap, config, seeds)
     write_text(out_dir / "comparison.md", report)
     return out_dir / "comparison.md"
+
+
+def _seeds(
+    rows: list[dict],
+    groups: Sequence[Group],
+    systems: dict[str, list[str]],
+    refs: list[str],
+    bootstrap: int,
+    out_dir: Path,
+) -> str:
+    """One row per config (mean and standard deviation over its seeds) into groups.csv; returns the
+    comparison.md section with that table and the paired bootstrap between the best two configs."""
+    group_rows = [group_row(group, {row["run"]: row for row in rows}) for group in groups]
+    write_csv(group_rows, out_dir / "groups.csv")
+    return seeds_section(group_rows, best_two_test(group_rows, groups, systems, refs, bootstrap))
 
 
 def _by_length(

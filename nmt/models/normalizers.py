@@ -99,7 +99,7 @@ class HardGumbel(Normalizer):
 
 
 def build_normalizer(name: str, alpha: float = 1.5, tau: float = 1.0) -> Normalizer:
-    """The normaliser ``name`` (one of ``nmt.config.NORMALIZERS``); ``alpha`` for entmax_bisect,
+    """The normaliser ``name`` (one of ``nmt.schema.NORMALIZERS``); ``alpha`` for entmax_bisect,
     ``tau`` for hard."""
     if name == "entmax_bisect":
         return EntmaxBisect(alpha)

@@ -23,7 +23,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -94,11 +94,6 @@ def create_app(
     by_name = {engine.name: engine for engine in engines}
     snapshots = Snapshots(by_name)
 
-    def named(model: str) -> Engine:
-        if model not in by_name:
-            raise HTTPException(404, f"unknown model {model!r}; loaded: {', '.join(by_name)}")
-        return by_name[model]
-
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         batcher.start()
@@ -116,13 +111,23 @@ def create_app(
     app.add_middleware(JsonDepthLimit, max_depth=limits.max_json_depth)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)  # outermost: sizes first
     _add_error_handlers(app)
+    app.middleware("http")(_page_policy)
+    _add_pages(app)
+    app.include_router(_models_router(by_name, snapshots, batcher))
+    app.include_router(_translate_router(by_name, snapshots, batcher, limits))
+    return app
 
-    @app.middleware("http")
-    async def page_policy(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = PAGE_POLICY
-        return response
+
+async def _page_policy(request: Request, call_next: Any) -> Response:
+    """Every response: no content-type sniffing, and ``PAGE_POLICY``."""
+    response = await call_next(request)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    return response
+
+
+def _add_pages(app: FastAPI) -> None:
+    """The explorer at /, the offline API documentation at /docs, and their static files."""
 
     @app.get("/", include_in_schema=False)
     async def explorer() -> FileResponse:
@@ -135,17 +140,29 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/swagger-ui", StaticFiles(directory=str(SWAGGER_UI)), name="swagger-ui")
 
-    @app.get("/healthz")
+
+def _named(by_name: dict[str, Engine], model: str) -> Engine:
+    """The loaded engine ``model``: 404 for any other name."""
+    if model not in by_name:
+        raise HTTPException(404, f"unknown model {model!r}; loaded: {', '.join(by_name)}")
+    return by_name[model]
+
+
+def _models_router(by_name: dict[str, Engine], snapshots: Snapshots, batcher: Batcher) -> APIRouter:
+    """What is loaded: /healthz, /api/models and each run's saved checkpoints."""
+    router = APIRouter()
+
+    @router.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return {"status": "ok", "models": list(by_name), "batches": batcher.batches}
 
-    @app.get("/api/models")
+    @router.get("/api/models")
     async def models() -> list[dict[str, Any]]:
-        return [engine.describe() for engine in engines]
+        return [engine.describe() for engine in by_name.values()]
 
-    @app.get("/api/checkpoints")
+    @router.get("/api/checkpoints")
     async def checkpoints(model: str) -> dict[str, Any]:
-        engine = named(model)
+        engine = _named(by_name, model)
         steps = snapshots.steps(model)
         note = None
         if len(steps) == 1:
@@ -155,9 +172,18 @@ def create_app(
             )
         return {"model": model, "steps": steps, "served": engine.translator.run.step, "note": note}
 
-    @app.post("/api/translate")
+    return router
+
+
+def _translate_router(
+    by_name: dict[str, Engine], snapshots: Snapshots, batcher: Batcher, limits: Limits
+) -> APIRouter:
+    """POST /api/translate: checked at once, then translated in the batcher's next batch."""
+    router = APIRouter()
+
+    @router.post("/api/translate")
     async def translate(request: TranslateRequest) -> dict[str, Any]:
-        engine = named(request.model)
+        engine = _named(by_name, request.model)
         options, inputs = _options(request, engine, limits)
         engine.check(options, inputs)
         if request.checkpoint is not None:
@@ -176,7 +202,7 @@ def create_app(
             ],
         }
 
-    return app
+    return router
 
 
 def _options(request: TranslateRequest, engine: Engine, limits: Limits) -> tuple[Options, list[Input]]:

@@ -3,7 +3,7 @@
 ``run_id``   made when the run starts (a resumed run keeps the one in its ``last.pt``)
 ``vocab``    sha256 of each sentencepiece model file, by name
 ``model``    the run's resolved ``model`` config
-``data``     the identity of the prepared training corpus (``nmt.data.store.text_identity``)
+``data``     the identity of the prepared training corpus (``nmt.data.prepared_text.text_identity``)
 
 Checkpoints written before the record existed have none: they read as unknown.
 """

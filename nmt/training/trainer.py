@@ -31,7 +31,8 @@ from nmt.config_checks import check_training_config
 from nmt.data.batching import Batch, TokenBatches, batch_shape, pad_share
 from nmt.data.pipeline import EncodedPairs, Pairs, load_pairs
 from nmt.data.prefetch import prefetch
-from nmt.data.store import EncodedCorpus, prepare_training_data, text_identity
+from nmt.data.prepared_text import text_identity
+from nmt.data.store import EncodedCorpus, prepare_training_data
 from nmt.data.vocab import PAD, Vocab, install_vocabs, vocab_paths
 from nmt.decoding import DecodeConfig, generate
 from nmt.errors import NmtError
