@@ -52,6 +52,18 @@ def trained_run(factory: pytest.TempPathFactory, *overrides: str) -> Path:
     return copy
 
 
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``nmt ARGV`` in this process (seconds faster than a new one): (exit status, stdout, stderr)."""
+    from nmt.cli import main
+
+    try:
+        status = main(list(argv))
+    except SystemExit as e:  # argparse's own refusals
+        status = e.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
 def assert_clean_error(result: subprocess.CompletedProcess, *expected: str) -> str:
     """Non-zero exit, one message naming what is wrong, no traceback."""
     stderr = result.stderr.decode() + result.stdout.decode()

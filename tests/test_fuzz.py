@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from conftest import compose
 from fastapi.testclient import TestClient
+from helpers import run_cli
 from hydra.errors import HydraException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import DictConfig, OmegaConf
-from test_numbers import run_cli, tiny_run  # noqa: F401 (the session's one tiny run)
+from test_numbers import tiny_run  # noqa: F401 (the session's one tiny run)
 
 from nmt.config_checks import check_training_config
 from nmt.decoding.config import RANGES, DecodeConfig, option

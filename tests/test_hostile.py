@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_numbers import run_cli, tiny_run  # noqa: F401 (the session's one tiny run)
+from helpers import run_cli
+from test_numbers import tiny_run  # noqa: F401 (the session's one tiny run)
 from test_serve_fairness import SlowEngine
 
 from nmt.errors import NmtError

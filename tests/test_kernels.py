@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_numbers import run_cli, tiny_run  # noqa: F401 (the session's one tiny run)
+from test_numbers import tiny_run  # noqa: F401 (the session's one tiny run)
 
 from nmt.config import TransformerConfig
 from nmt.data.prefetch import prefetch

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import compose
-from helpers import TINY_RUN, trained_run
+from helpers import TINY_RUN, run_cli, trained_run
 
-from nmt.cli import main
 from nmt.config_checks import check_training_config
 from nmt.decoding.config import RANGES, DecodeConfig
 from nmt.errors import NmtError
@@ -22,16 +21,6 @@ from nmt.numbers import Range
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny RNN run on 300 real pairs (test_fuzz.py imports this fixture)."""
     return trained_run(tmp_path_factory, *TINY_RUN)
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """``nmt ARGV`` in this process: (exit status, stdout, stderr)."""
-    try:
-        status = main(list(argv))
-    except SystemExit as e:  # argparse's own refusals
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_a_range_names_the_value_and_its_bounds() -> None:

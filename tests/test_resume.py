@@ -86,6 +86,7 @@ def test_a_run_killed_at_a_random_step_resumes_to_bitwise_equal_parameters(
     assert not unequal, f"killed at step {reached} (saved {stopped_at}); differ: {unequal}"
 
 
+@pytest.mark.slow  # a minute and more; the SIGINT test below covers the same handler in the fast suite
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes_from_it(tmp_path: Path) -> None:
     run = tmp_path / "run"
     args = [*TINY_RUN, *EXACT, f"run_dir={run}", "trainer.valid_every=1000"]
