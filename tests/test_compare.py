@@ -139,6 +139,7 @@ def test_compare_reports_the_aer_that_nmt_aer_measured(
     assert_clean_error(failed, "aer.json", "run `nmt aer` again")
 
 
+@pytest.mark.slow  # a benchmark's smoke run: `make bench` runs it for real
 def test_the_decoding_benchmark_times_each_search_with_and_without_the_cache(sweep: Path) -> None:
     """``scripts/bench_decode.py`` on a trained run of the sweep: a row per search and decoder, each
     with a speed and a BLEU score."""

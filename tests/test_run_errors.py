@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import compose
-from helpers import TINY_RUN, assert_clean_error, nmt
+from helpers import TINY_RUN, assert_clean_error, nmt, trained_run
 
 from nmt.config_checks import check_training_config
 from nmt.errors import NmtError
@@ -49,16 +49,8 @@ def test_config_values_training_cannot_use_are_named_before_anything_is_written(
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("runs") / "finished"
-    nmt(
-        "train",
-        *TINY_RUN,
-        f"run_dir={run}",
-        "trainer.max_steps=10",
-        "trainer.valid_every=10",
-        "trainer.attention_images=0",
-    )
-    return run
+    """The session's tiny run (30 updates), a copy of its own."""
+    return trained_run(tmp_path_factory, *TINY_RUN)
 
 
 @pytest.fixture
