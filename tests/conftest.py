@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -106,8 +107,15 @@ SERVE_LIMITS = {"max_body_bytes": 32 * 1024, "max_sentences": 20, "max_chars": 3
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny RNN (with its test BLEU written by `nmt evaluate`, and snapshots at steps 10, 20 and 30)
-    and a tiny 2-layer, 2-head Transformer (one checkpoint), trained side by side with the real CLI."""
-    root = tmp_path_factory.mktemp("serve-runs")
+    and a tiny 2-layer, 2-head Transformer (one checkpoint), trained once per session with the real CLI."""
+    from helpers import built_once
+
+    root = built_once(tmp_path_factory, "serve-runs", _train_serve_runs)
+    return {"rnn": root / "rnn", "transformer": root / "transformer"}
+
+
+def _train_serve_runs(root: Path) -> None:
+    """Train the two runs of ``runs`` side by side into ``root``."""
     rnn, transformer = root / "rnn", root / "transformer"
     nmt = [sys.executable, "-m", "nmt.cli"]
     snapshots = ["trainer.save_every=10", "trainer.keep_last=3"]
@@ -128,20 +136,26 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     subprocess.run(
         [*nmt, "evaluate", str(rnn), "--split", "test", "--beam", "5"], check=True, capture_output=True
     )
-    return {"rnn": rnn, "transformer": transformer}
 
 
 @pytest.fixture(scope="session")
 def server(runs: dict[str, Path]) -> Iterator:
     """A real uvicorn server of both ``runs`` (SERVE_LIMITS) on a free localhost port, in a thread."""
-    import uvicorn
-
     from nmt.serve.app import create_app
     from nmt.serve.engine import load_engines
     from nmt.serve.limits import Limits
+
+    with served(create_app(load_engines(runs.values(), "cpu"), Limits(**SERVE_LIMITS))) as server:
+        yield server
+
+
+@contextmanager
+def served(app: object) -> Iterator:
+    """``app`` under a real uvicorn server on a free localhost port, in a thread, until the block ends."""
+    import uvicorn
+
     from nmt.serve.server import Server
 
-    app = create_app(load_engines(runs.values(), "cpu"), Limits(**SERVE_LIMITS))
     server = Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -161,3 +175,19 @@ def client(server) -> Iterator:
 
     with httpx.Client(base_url=server.url, timeout=60) as client:
         yield client
+
+
+# ------------------------------------------------------------------------------ the browser
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Debian Chromium driven by Playwright (no browser download: the system's own)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the dev extra installs playwright")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no browser at {CHROMIUM}: apt-get install chromium (.ci/run installs it where it can)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield browser
+        browser.close()

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,22 +33,28 @@ def nmt(*args: str, stdin: bytes | None = None, check: bool = True) -> subproces
 
 
 def trained_run(factory: pytest.TempPathFactory, *overrides: str) -> Path:
-    """A copy of the run `nmt train OVERRIDES...` makes, trained once per test session: the pytest-xdist
-    workers of one session share it (the first trains it under a lock, the others wait and copy)."""
+    """A copy of the run `nmt train OVERRIDES...` makes, trained once per test session."""
+    return built_once(factory, "\0".join(overrides), lambda run: nmt("train", *overrides, f"run_dir={run}"))
+
+
+def built_once(factory: pytest.TempPathFactory, key: str, build: Callable[[Path], object]) -> Path:
+    """A copy of the folder ``build(folder)`` makes, built once per test session for each ``key``: the
+    pytest-xdist workers of one session share it (the first builds it under a lock, the others wait
+    and copy)."""
     root = factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # the session's base, shared by its workers
-    key = hashlib.sha256("\0".join(overrides).encode()).hexdigest()[:16]
-    cached = root / "trained-runs" / key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    cached = root / "built-once" / digest
     cached.parent.mkdir(exist_ok=True)
-    with open(cached.parent / f"{key}.lock", "w") as lock:
+    with open(cached.parent / f"{digest}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not cached.is_dir():
-            partial = cached.with_name(f"{key}.partial")
+            partial = cached.with_name(f"{digest}.partial")
             shutil.rmtree(partial, ignore_errors=True)
-            nmt("train", *overrides, f"run_dir={partial}")
+            build(partial)
             partial.rename(cached)
-    copy = factory.mktemp("run") / "tiny"
+    copy = factory.mktemp("built") / cached.name
     shutil.copytree(cached, copy)
     return copy
 

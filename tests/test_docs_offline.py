@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,27 +10,17 @@ import pytest
 pytest.importorskip("fastapi", reason="nmt serve needs the serve extra: pip install -e '.[serve]'")
 
 import httpx
-import uvicorn
+from conftest import served
 
 from nmt.serve.app import create_app
 from nmt.serve.server import Server
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     """The app, without models (the docs need none), on a free localhost port in a thread."""
-    server = Server(uvicorn.Config(create_app([]), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield server
-    server.should_exit = True
-    thread.join()
+    with served(create_app([])) as server:
+        yield server
 
 
 def test_docs_page_names_only_files_of_this_server(server: Server) -> None:
@@ -45,18 +32,6 @@ def test_docs_page_names_only_files_of_this_server(server: Server) -> None:
         assert asset in page.text
         assert httpx.get(f"{server.url}{asset.lstrip('/')}").status_code == 200, asset
     assert httpx.get(f"{server.url}redoc").status_code == 404  # ReDoc would load from a CDN
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """Headless Debian Chromium driven by Playwright (no browser download: the system's own)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the dev extra installs playwright")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no browser at {CHROMIUM}: apt-get install chromium (.ci/run installs it where it can)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def test_docs_render_the_operations_with_every_other_host_blocked(browser: object, server: Server) -> None:

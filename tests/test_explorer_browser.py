@@ -1,14 +1,13 @@
 """The explorer page in headless Chromium against the real server of conftest.py (tiny runs): both
 readings with their rho, the textbook pair aligned as given, two models re-rendering together and
 linked on hover, the checkpoint slider, and markup in a target shown as text. Skipped without
-Debian's chromium (test_serve.py's ``browser``)."""
+Debian's chromium (conftest.py's ``browser``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from test_serve import browser  # noqa: F401  (the fixture)
 
 from nmt.serve.server import Server
 
@@ -16,7 +15,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the dev extra inst
 
 
 @pytest.fixture
-def page(browser: object, server: Server) -> object:  # noqa: F811
+def page(browser: object, server: Server) -> object:
     """The explorer, loaded, with both models listed; page errors and dialogs are collected."""
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     page.problems = []

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -279,21 +278,6 @@ def test_nmt_serve_refuses_a_missing_run_and_a_busy_port(runs: dict[str, Path], 
 
 
 # ------------------------------------------------------------------------- the explorer page
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    """Headless Debian Chromium driven by Playwright (no browser download: the system's own)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the dev extra installs playwright")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"no browser at {CHROMIUM}: apt-get install chromium (.ci/run installs it where it can)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
 def test_explorer_translates_draws_links_on_hover_and_shows_markup_as_text(
     browser: object, server: Server, tmp_path: Path
 ) -> None:
