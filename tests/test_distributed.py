@@ -27,7 +27,8 @@ def test_two_processes_train_one_model(tmp_path: Path) -> None:
 def test_two_processes_update_like_one_process_accumulating_their_two_batches(tmp_path: Path) -> None:
     """DDP over 2 ranks, one batch each, against 1 process with update_freq=2 over the same 2 batches:
     the updates sum the loss over the same tokens, so only float rounding differs (summation order:
-    gradients averaged by all-reduce vs accumulated in place). No dropout: ranks draw their own masks."""
+    gradients averaged by all-reduce vs accumulated in place). No dropout: ranks draw their own masks.
+    Lengths padded to multiples of 8, as GPU runs and compiled steps batch them (one shape per bucket)."""
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     common = [
         *TINY_RUN,
@@ -35,6 +36,7 @@ def test_two_processes_update_like_one_process_accumulating_their_two_batches(tm
         "trainer.max_steps=3",
         "trainer.valid_every=3",
         "trainer.threads=1",
+        "trainer.pad_to_multiple=8",
     ]
     ddp, accumulated, half = tmp_path / "ddp", tmp_path / "accumulated", tmp_path / "half"
     result = subprocess.run(
