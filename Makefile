@@ -79,7 +79,7 @@ bench-gpu: install  ## every GPU figure in at most 8 minutes into data/results/g
 	$(BIN)/python scripts/gpu_check.py $(if $(wildcard runs/multi30k_en_de/transformer/best.pt),--run runs/multi30k_en_de/transformer)
 
 test: install  ## the fast suite (what CI runs), on two workers; each test file stays on one (its fixtures run once)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 test-slow: install  ## everything, including minutes-long training tests
 	$(BIN)/python -m pytest -q -m ""
