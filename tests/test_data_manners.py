@@ -17,7 +17,8 @@ import sentencepiece as spm
 from conftest import compose
 from helpers import assert_clean_error, nmt
 
-from nmt.config import FileConfig, SubwordConfig, cache_home
+from nmt.cache import cache_home
+from nmt.config import FileConfig, SubwordConfig
 from nmt.data import corpus_files
 from nmt.data.corpus_files import resolve_file
 from nmt.data.vocab import train_vocab
