@@ -65,14 +65,14 @@ class RunLog:
         self.heatmap = heatmap
         self.window = Window()
 
-    def updates(self, bar: tqdm, p: Progress, lr: float, budget: TrainerConfig, compiled: EagerLoss) -> None:
+    def updates(self, bar: tqdm, p: Progress, lr: float, tc: TrainerConfig, compiled: EagerLoss) -> None:
         """The updates of the window since the last line: in the bar, TensorBoard and the step lines."""
         window = self.window
         loss, tokens_per_second = window.loss / max(window.tokens, 1), window.all_tokens / window.seconds
         postfix = {"loss": f"{loss:.3f}", "tok/s": f"{tokens_per_second:,.0f}", "lr": f"{lr:.1e}"}
-        if budget.max_minutes is not None:  # the time budget decides the ETA: re-estimate the total
-            left = max(60 * budget.max_minutes - p.train_seconds, 0.0)
-            bar.total = min(budget.max_steps, p.step + round(left * p.step / max(p.train_seconds, 1e-9)))
+        if tc.max_minutes is not None:  # the time budget decides the ETA: re-estimate the total
+            left = max(60 * tc.max_minutes - p.train_seconds, 0.0)
+            bar.total = min(tc.max_steps, p.step + round(left * p.step / max(p.train_seconds, 1e-9)))
         bar.set_postfix(postfix)
         if self.writer:
             self._write_compilations(compiled, p.step)
@@ -140,20 +140,20 @@ class RunLog:
 def log_padding(
     lengths: tuple[np.ndarray, np.ndarray],
     batches: TokenBatches,
-    budget: TrainerConfig,
+    tc: TrainerConfig,
     seed: int,
     ranks: Distributed,
 ) -> int:
     """The share of padding in this rank's first epoch of ``batches`` (source and target ``lengths``,
     (N,) each), and what it would be without the rounding; returns the number of batch shapes."""
-    exact = TokenBatches(*lengths, budget.batch_tokens, seed=seed, rank=ranks.rank, world=ranks.world)
+    exact = TokenBatches(*lengths, tc.batch_tokens, seed=seed, rank=ranks.rank, world=ranks.world)
     order = batches.batches()
-    shapes = {batch_shape(*lengths, b, budget.pad_to_multiple) for b in order}
+    shapes = {batch_shape(*lengths, b, tc.pad_to_multiple) for b in order}
     log.info(
         "padding: %.1f%% of batch tokens with lengths padded to multiples of %d, %d batch shapes "
         "(%.1f%% padded to each batch's longest pair)",
-        100 * pad_share(*lengths, order, budget.pad_to_multiple),
-        budget.pad_to_multiple,
+        100 * pad_share(*lengths, order, tc.pad_to_multiple),
+        tc.pad_to_multiple,
         len(shapes),
         100 * pad_share(*lengths, exact.batches()),
     )

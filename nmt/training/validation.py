@@ -25,13 +25,13 @@ class Validation:
     """The validation ``pairs`` encoded with the run's vocabularies, and the sentences ``shown``."""
 
     def __init__(
-        self, pairs: Pairs, src_vocab: Vocab, tgt_vocab: Vocab, budget: TrainerConfig, shown: list[Shown]
+        self, pairs: Pairs, src_vocab: Vocab, tgt_vocab: Vocab, tc: TrainerConfig, shown: list[Shown]
     ) -> None:
         self.data = EncodedPairs.encode(pairs, src_vocab, tgt_vocab)
         self.refs = [tgt for _, tgt in pairs]
         self.src_vocab, self.tgt_vocab, self.shown = src_vocab, tgt_vocab, shown
-        self.batch_tokens, self.pad_to_multiple = budget.batch_tokens, budget.pad_to_multiple
-        self.bleu_sentences = budget.valid_bleu_sentences or len(self.refs)  # 0: every pair
+        self.batch_tokens, self.pad_to_multiple = tc.batch_tokens, tc.pad_to_multiple
+        self.bleu_sentences = tc.valid_bleu_sentences or len(self.refs)  # 0: every pair
 
     def __len__(self) -> int:
         return len(self.refs)
