@@ -7,19 +7,19 @@ their schema through their defaults list (``rnn_schema`` or ``transformer_schema
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from nmt.cache import cache_home
 from nmt.numbers import COUNT, NON_NEGATIVE, POSITIVE, PROBABILITY, SEED, SOME, Range
 from nmt.schema import (
     ACTIVATIONS,
     CELLS,
+    COMPILE_CHOICES,
     DECODERS,
     FORMATS,
     NORMALIZERS,
@@ -311,10 +311,6 @@ class TrainerConfig(Schema):
                 yield f"{where}: an empty sentence has nothing to show"
 
 
-COMPILE_CHOICES = ("auto", "true", "false")
-"""What ``trainer.compile`` accepts."""
-
-
 @dataclass
 class Config(Schema):
     """The whole configuration of `nmt train`: one data, one model and one trainer group."""
@@ -339,19 +335,6 @@ class Config(Schema):
         weight = node.trainer.alignment_weight
         if weight > 0 and node.model.get("attention") == "none":
             yield f"trainer.alignment_weight={weight}: model.attention=none has no attention to supervise"
-
-
-def cache_home() -> str:
-    """The default data cache: ``$NMT_CACHE_DIR``, else ``$XDG_CACHE_HOME/nmt``, else ``~/.cache/nmt``.
-
-    It lies outside the working directory, so ``nmt`` run from anywhere shares one cache. As the XDG
-    specification says, an empty or relative ``$XDG_CACHE_HOME`` is ignored.
-    """
-    if own := os.environ.get("NMT_CACHE_DIR"):
-        return own
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
-    return str(base / "nmt")
 
 
 OmegaConf.register_new_resolver("nmt.cache_home", cache_home, replace=True)

@@ -211,26 +211,42 @@ class CTranslate2Translator:
         with tqdm(total=len(todo), unit="sent", file=sys.stderr, disable=hidden) as bar:
             for start in range(0, len(todo), chunk):
                 part = todo[start : start + chunk]
-                longest = max(len(pieces[i]) for i in part)
-                found = self.translator.translate_batch(
-                    [pieces[i] for i in part],
-                    target_prefix=None if forced is None else [forced[i] for i in part],
-                    beam_size=config.beam,
-                    num_hypotheses=config.beam if config.alpha else config.nbest,
-                    length_penalty=config.alpha,
-                    max_decoding_length=math.floor(config.max_len_a * longest + config.max_len_b) + 1,
-                    max_batch_size=config.batch_size,
-                    return_scores=True,
-                    return_attention=True,
-                    return_end_token=True,  # its attention row too, as our translations carry
-                )
-                for i, result in zip(part, found, strict=True):
-                    limit = math.floor(config.max_len_a * len(pieces[i]) + config.max_len_b)
-                    limit = max(limit, len(forced[i]) if forced else 0)
-                    hyps = self._translations(sentences[i], pieces[i], result, config.alpha, limit)
-                    results[i] = sorted(hyps, key=lambda h: h.score, reverse=True)[: config.nbest]
+                for i, best in zip(part, self._search(part, sentences, pieces, forced, config), strict=True):
+                    results[i] = best
                 bar.update(len(part))
         return results
+
+    def _search(
+        self,
+        part: list[int],
+        sentences: Sequence[str],
+        pieces: list[list[str]],
+        forced: list[list[str]] | None,
+        config: DecodeConfig,
+    ) -> list[list[Translation]]:
+        """The ``config.nbest`` best translations of the sentences at the indices ``part`` (of
+        ``sentences``, their source ``pieces`` and their ``forced`` target prefixes, None: none) from
+        one call of CTranslate2's search, re-ranked with our length penalty (see ``translate``)."""
+        longest = max(len(pieces[i]) for i in part)
+        found = self.translator.translate_batch(
+            [pieces[i] for i in part],
+            target_prefix=None if forced is None else [forced[i] for i in part],
+            beam_size=config.beam,
+            num_hypotheses=config.beam if config.alpha else config.nbest,
+            length_penalty=config.alpha,
+            max_decoding_length=math.floor(config.max_len_a * longest + config.max_len_b) + 1,
+            max_batch_size=config.batch_size,
+            return_scores=True,
+            return_attention=True,
+            return_end_token=True,  # its attention row too, as our translations carry
+        )
+        ranked = []
+        for i, result in zip(part, found, strict=True):
+            limit = math.floor(config.max_len_a * len(pieces[i]) + config.max_len_b)
+            limit = max(limit, len(forced[i]) if forced else 0)
+            hyps = self._translations(sentences[i], pieces[i], result, config.alpha, limit)
+            ranked.append(sorted(hyps, key=lambda h: h.score, reverse=True)[: config.nbest])
+        return ranked
 
     def _translations(
         self, source: str, src_pieces: list[str], result: Any, alpha: float, limit: int

@@ -19,6 +19,7 @@ ACTIVATIONS = ("relu", "gelu")
 TOKENIZERS = ("none", "moses", "och_ney")
 FORMATS = ("text", "tsv", "hub")
 PARTS = ("train", "valid", "test")
+COMPILE_CHOICES = ("auto", "true", "false")  # trainer.compile, in any case
 """The names a choice key takes; the registries that build them (``nmt.models``, ``nmt.data``) have
 exactly these keys (tests/test_config_schemas.py)."""
 

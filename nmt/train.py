@@ -47,8 +47,8 @@ OmegaConf.register_new_resolver("nmt_config_groups", config_groups)
 def main(cfg: DictConfig) -> float | None:
     """Train; returns the last validation BLEU (what a Hydra sweeper would maximise)."""
     from nmt.alignment.plot import Caption, piece_heatmap
+    from nmt.training.run import train  # imported here so `--help` and config errors stay fast
     from nmt.training.signals import Interrupted
-    from nmt.training.trainer import train  # imported here so `--help` and config errors stay fast
 
     try:
         caption = Caption.of_languages(cfg.data.src_lang, cfg.data.tgt_lang)

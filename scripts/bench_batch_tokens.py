@@ -31,7 +31,8 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, default=600)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    sources = [src for src, _ in load_pairs(load_config(args.run), "test")][: args.sentences]
+    cfg = load_config(args.run)
+    sources = [src for src, _ in load_pairs(cfg.data, "test", cfg.cache_dir)][: args.sentences]
     translator = Translator.from_run(args.run, "best", "cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {len(sources)} sentences")
     print("\n| search | batch-size 32, sent/s | batch-tokens, sent/s | tokens / size | same output |")

@@ -83,7 +83,7 @@ def test_set() -> tuple[list[str], list[str]]:
     register_configs()
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose("config", overrides=["data=multi30k_en_de"])
-    pairs = load_pairs(cfg, "test")
+    pairs = load_pairs(cfg.data, "test", cfg.cache_dir)
     return [s for s, _ in pairs], [t for _, t in pairs]
 
 

@@ -256,7 +256,7 @@ def main() -> None:
             budget.skipped.append("decoding: no --run given")
         else:
             cfg = compose_config(f"run_dir={tmp}")
-            sources = [src for src, _ in load_pairs(cfg, "test")][: args.sentences]
+            sources = [src for src, _ in load_pairs(cfg.data, "test", cfg.cache_dir)][: args.sentences]
             results["decoding"] += decoding_rows(args, sources, budget)
             results["decoding"] += ctranslate2_section(args, sources, budget)
     results["skipped"] = budget.skipped

@@ -134,7 +134,8 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=25, help="stop sending after this, per phase")
     args = parser.parse_args()
 
-    pairs = load_pairs(load_config(args.run_dir), "test")
+    cfg = load_config(args.run_dir)
+    pairs = load_pairs(cfg.data, "test", cfg.cache_dir)
     count = args.clients * args.requests
     requests = [
         {"model": args.run_dir.resolve().name, "sentences": [pairs[i % len(pairs)][0]], "beam": args.beam}

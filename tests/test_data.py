@@ -19,7 +19,8 @@ from omegaconf import OmegaConf
 
 from nmt.config import DataConfig, FileConfig
 from nmt.data.clean import normalize, normalize_pairs
-from nmt.data.sources import download, hash_part, load_split, resolve_file
+from nmt.data.corpus_files import download, resolve_file
+from nmt.data.sources import hash_part, load_split
 from nmt.errors import NmtError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,9 +17,10 @@ import sentencepiece as spm
 from conftest import compose
 from helpers import assert_clean_error, nmt
 
-from nmt.config import FileConfig, SubwordConfig, cache_home
-from nmt.data import sources
-from nmt.data.sources import resolve_file
+from nmt.cache import cache_home
+from nmt.config import FileConfig, SubwordConfig
+from nmt.data import corpus_files
+from nmt.data.corpus_files import resolve_file
 from nmt.data.vocab import train_vocab
 from nmt.errors import NmtError
 from nmt.runtime import available_cpus, worker_count
@@ -98,7 +99,7 @@ def bad_server() -> Iterator[str]:
 def test_failed_download_names_url_and_remedy_and_leaves_nothing(
     bad_server: str, path: str, reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sources, "TIMEOUT_S", 0.3)
+    monkeypatch.setattr(corpus_files, "TIMEOUT_S", 0.3)
     monkeypatch.delenv("NMT_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     cache = tmp_path / "cache"

@@ -61,7 +61,7 @@ def test_tensorboard_shows_the_textbook_pair_and_long_validation_sentences(run: 
     for _, source, target in rows[1:]:
         assert len(source.split()) >= 3 and len(target.split()) >= 3, (source, target)
     cfg = load_config(run)  # chosen once per run: the record is what the rule gives for its config
-    chosen = choose_shown(load_pairs(cfg, "valid"), ("en", "de"), 4)
+    chosen = choose_shown(load_pairs(cfg.data, "valid", cfg.cache_dir), ("en", "de"), 4)
     assert [(s.source, s.target) for s in chosen] == [(source, target) for _, source, target in rows]
 
 

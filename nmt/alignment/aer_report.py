@@ -115,7 +115,7 @@ def aer_report(
         rho = agreement(matrices[own], matrices[Reading("saliency")])
         report["agreement"] = {"spearman": rho, "mean": mean(rho), "median": median(rho)}
     if s.aligner:
-        corpus = load_pairs(run.cfg, "train")
+        corpus = load_pairs(run.cfg.data, "train", run.cfg.cache_dir)
         report["aligner"] = aligner_rows(as_trained(run, sources), as_trained(run, targets), gold, corpus)
         report["aligner_pairs"] = len(corpus)
     return report

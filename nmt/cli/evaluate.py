@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if args.src:
         (sources, refs), name = read_pairs(args.src, args.ref), args.src.name
     else:
-        pairs = load_pairs(translator.run.cfg, args.split)
+        cfg = translator.run.cfg
+        pairs = load_pairs(cfg.data, args.split, cfg.cache_dir)
         sources, refs, name = [s for s, _ in pairs], [t for _, t in pairs], args.split
     _, report = translate_and_score(
         translator, sources, refs, name, config, checkpoint=args.checkpoint, progress=True

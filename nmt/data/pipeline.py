@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from omegaconf import DictConfig
-
+from nmt.config import DataConfig
 from nmt.data.batching import Batch, make_batch
 from nmt.data.clean import normalize_pairs
 from nmt.data.sources import load_split
@@ -19,15 +19,15 @@ from nmt.data.vocab import Vocab
 Pairs = list[tuple[str, str]]
 
 
-def load_pairs(cfg: DictConfig, split: str) -> Pairs:
-    """The sentence pairs of ``split``: training pairs cleaned (from the data cache), valid/test only
-    NFC-normalised."""
+def load_pairs(data: DataConfig, split: str, cache_dir: str | Path) -> Pairs:
+    """The sentence pairs of ``split`` of the corpus ``data`` (a run config's ``data``, read through
+    the data cache ``cache_dir``): training pairs cleaned, valid/test only NFC-normalised."""
     if split == "train":
         from nmt.data.prepared_text import open_text, prepare_text  # `datasets` takes a second to import
 
-        text = open_text(prepare_text(cfg.data, cfg.cache_dir))
+        text = open_text(prepare_text(data, cache_dir))
         return list(zip(text["src"], text["tgt"], strict=True))
-    return normalize_pairs(load_split(cfg.data, split, cfg.cache_dir))
+    return normalize_pairs(load_split(data, split, cache_dir))
 
 
 @dataclass

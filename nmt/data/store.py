@@ -31,9 +31,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sentencepiece as spm
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from nmt.config import DataConfig
+from nmt.config import DataConfig, SubwordConfig
 from nmt.data.batching import Batch, make_batch
 from nmt.data.cache_entries import VERSION, build_entry, entry_key, map_pieces
 from nmt.data.links import LINKS_VERSION, AttentionLabels, WordLinks, align_corpus
@@ -105,7 +105,7 @@ def prepare_training_data(
 
 
 # ----------------------------------------------------------------- vocabulary
-def prepare_vocabs(text_dir: Path, cfg: DictConfig, build: bool = True) -> tuple[Path, Path]:
+def prepare_vocabs(text_dir: Path, cfg: SubwordConfig, build: bool = True) -> tuple[Path, Path]:
     """Sentencepiece model(s) trained on a sample of the cleaned pairs (seeded by ``data.spm.seed``,
     whatever the run's seed; in ``SPM_THREADS`` threads, whatever the machine), kept in the cache."""
     identity = {"version": VERSION, "spm": OmegaConf.to_container(cfg, resolve=True)}
@@ -132,7 +132,7 @@ _FORK_SERVER = multiprocessing.get_context("forkserver")
 _FORK_SERVER.set_forkserver_preload([__name__])
 
 
-def _train_on_sample(text_dir: Path, columns: tuple[str, ...], path: Path, cfg: DictConfig) -> None:
+def _train_on_sample(text_dir: Path, columns: tuple[str, ...], path: Path, cfg: SubwordConfig) -> None:
     sentences = sample_sentences(open_text(text_dir), columns, cfg.input_sentence_size, cfg.seed)
     train_vocab(sentences, path, cfg)
 

@@ -64,7 +64,7 @@ def compare(
     names = run_names(run_dirs, [cfg.model.name for cfg in configs])
     first = baseline_index(run_dirs, names, baseline)
     order = [first, *(i for i in range(len(run_dirs)) if i != first)]
-    pairs = load_pairs(load_config(run_dirs[first]), split)
+    pairs = load_pairs(configs[first].data, split, configs[first].cache_dir)
     runs = {names[i]: summarize(run_dirs[i], pairs, split, config, device, progress) for i in order}
     refs, sources = [t for _, t in pairs], [s for s, _ in pairs]
     systems = {name: run.hyps for name, run in runs.items()}

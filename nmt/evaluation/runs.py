@@ -55,7 +55,7 @@ def summarize(
     """Read a run directory and get its best checkpoint's hypotheses for ``pairs`` (the ``split``
     every run is compared on): from RUN_DIR/hyps when there, else by translating now."""
     run = load_run(run_dir, "best", resolve_device(device))
-    if load_pairs(run.cfg, split) != pairs:
+    if load_pairs(run.cfg.data, split, run.cfg.cache_dir) != pairs:
         raise NmtError(f"{run_dir}: its {split} split differs from the other runs' (data settings differ)")
     sources, refs = [s for s, _ in pairs], [t for _, t in pairs]
     hyps = load_or_translate(Translator(run), sources, refs, split, config, progress=progress)

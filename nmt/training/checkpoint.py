@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 
 from nmt.errors import NmtError
-from nmt.rundir import load_checkpoint
+from nmt.rundir import load_checkpoint, save_checkpoint
 from nmt.runtime import Distributed
 
 
@@ -127,3 +127,31 @@ def prune_snapshots(run_dir: Path, keep: int) -> None:
     found = snapshots(run_dir, best=False)
     for path in found[: max(len(found) - keep, 0)]:
         path.unlink()
+
+
+def save_snapshots(
+    run_dir: Path,
+    weights: dict[str, Any],
+    p: Progress,
+    *,
+    best: bool,
+    periodic: bool,
+    keep_last: int,
+    keep_best: int,
+) -> None:
+    """The model snapshots due at step ``p.step``: best.pt when BLEU improved (``best``), step_N.pt when
+    the save is ``periodic`` (the newest ``keep_last`` kept), best_step_N.pt when among the ``keep_best``
+    best (``p.best_k``; the others removed). ``weights``: ``snapshot``'s payload."""
+    if best:
+        save_checkpoint(run_dir / "best.pt", weights)
+    if periodic and keep_last:
+        save_checkpoint(run_dir / f"step_{p.step}.pt", weights)
+        prune_snapshots(run_dir, keep_last)
+    if keep_best:
+        kept = {int(step) for _, step in p.best_k}
+        if p.step in kept and not (run_dir / f"best_step_{p.step}.pt").exists():
+            bleu = next(score for score, step in p.best_k if step == p.step)  # this checkpoint's own
+            save_checkpoint(run_dir / f"best_step_{p.step}.pt", {**weights, "bleu": bleu})
+        for path in snapshots(run_dir, best=True):
+            if int(SNAPSHOT_NAME.fullmatch(path.name)[2]) not in kept:
+                path.unlink()
