@@ -7,10 +7,10 @@ sentence per request (the run's test sources, in order): first from ``--clients`
 clients, ``--requests`` each, then the same requests one at a time. Each phase stops sending after
 ``--max-seconds`` (the whole test stays within about a minute). A third phase sends the same
 requests from 16 light clients while one heavy client sends request after request of 64 sentences
-of 1,000 characters: the light requests' p99 is what fair batching bounds. Then the server is stopped
-with Ctrl-C. Prints a Markdown table: requests answered, errors, latency p50/p99, sentences/s, the
-server's batched model calls, how long each heavy request took, and whether the first two phases
-gave the same translations.
+of 1,000 characters: the light requests' p99 is what the short sentences' own lane bounds. Then the
+server is stopped with Ctrl-C. Prints a Markdown table: requests answered, errors, latency p50/p99,
+sentences/s, the server's batched model calls, how long each heavy request took, and whether the
+first two phases gave the same translations.
 """
 
 from __future__ import annotations

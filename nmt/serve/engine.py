@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +27,7 @@ from nmt.errors import NmtError
 from nmt.evaluation.hypotheses import hyps_paths
 from nmt.models.describe import architecture
 from nmt.rundir import load_run
+from nmt.serve.users import Users
 from nmt.translate import Translation, Translator, encode_prefix
 
 Head = int | Literal["mean"]
@@ -102,14 +102,15 @@ class Input:
 
 
 class Engine:
-    """A run loaded once, translating batches of sentences; safe to call from any thread (one at a time)."""
+    """A run loaded once, translating batches of sentences; safe to call from any thread: calls that
+    read the run's own attention map run at once, others alone (``Users``)."""
 
     def __init__(self, name: str, translator: Translator) -> None:
         self.name, self.translator = name, translator
         self.cfg = translator.run.cfg.model
         self.layers, self.heads = translator.model.attention_grid
         self._own_map = translator.model.alignment_map
-        self._lock = threading.Lock()  # the attention map is chosen on the shared model
+        self._users = Users()
 
     @classmethod
     def load(cls, name: str, run_dir: str | Path, device: str = "auto") -> Engine:
@@ -185,7 +186,7 @@ class Engine:
 
     def translate(self, inputs: Sequence[Input], options: Options) -> list[list[dict[str, Any]]]:
         """The n-best list of every input: JSON-ready records (``_record``), checked by ``check``."""
-        with self._lock, self._using_map(*self.attention_map(options.layer, options.head)):
+        with self._using(options):
             found = self._search(inputs, options)
             flat = [t for nbest in found for t in nbest]
             readings = [self._read(flat, name, options.method) for name in READINGS[options.method]]
@@ -217,15 +218,24 @@ class Engine:
             return [read_again(run, [translation], name)[0] for translation in translations]
         return read_again(run, translations, name)
 
+    def _using(self, options: Options) -> AbstractContextManager[None]:
+        """The model for a call with ``options``: shared with other calls where it reads the run's own
+        attention map alone; else alone, carrying the map that ``options`` choose."""
+        chosen = self.attention_map(options.layer, options.head)
+        if options.method == "attention" and chosen == self.attention_map(None, None):
+            return self._users.reading()
+        return self._alone(*chosen)
+
     @contextmanager
-    def _using_map(self, layer: int, head: Head) -> Iterator[None]:
-        """Let the translations carry the attention map (layer, head) for a while."""
+    def _alone(self, layer: int, head: Head) -> Iterator[None]:
+        """The model to this call alone, its translations carrying the attention map (layer, head)."""
         model = self.translator.model
-        model.select_alignment(layer, None if head == "mean" else head)
-        try:
-            yield
-        finally:
-            model.select_alignment(*self._own_map)
+        with self._users.changing():
+            model.select_alignment(layer, None if head == "mean" else head)
+            try:
+                yield
+            finally:
+                model.select_alignment(*self._own_map)
 
     @staticmethod
     def _record(readings: dict[str, Translation], options: Options) -> dict[str, Any]:
