@@ -110,7 +110,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     and a tiny 2-layer, 2-head Transformer (one checkpoint), trained once per session with the real CLI."""
     from helpers import built_once
 
-    root = built_once(tmp_path_factory, "serve-runs", _train_serve_runs)
+    root = built_once(tmp_path_factory, "serve-runs", "serve-runs", _train_serve_runs)
     return {"rnn": root / "rnn", "transformer": root / "transformer"}
 
 

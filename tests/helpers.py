@@ -34,13 +34,15 @@ def nmt(*args: str, stdin: bytes | None = None, check: bool = True) -> subproces
 
 def trained_run(factory: pytest.TempPathFactory, *overrides: str) -> Path:
     """A copy of the run `nmt train OVERRIDES...` makes, trained once per test session."""
-    return built_once(factory, "\0".join(overrides), lambda run: nmt("train", *overrides, f"run_dir={run}"))
+    return built_once(
+        factory, "tiny", "\0".join(overrides), lambda run: nmt("train", *overrides, f"run_dir={run}")
+    )
 
 
-def built_once(factory: pytest.TempPathFactory, key: str, build: Callable[[Path], object]) -> Path:
-    """A copy of the folder ``build(folder)`` makes, built once per test session for each ``key``: the
-    pytest-xdist workers of one session share it (the first builds it under a lock, the others wait
-    and copy)."""
+def built_once(factory: pytest.TempPathFactory, name: str, key: str, build: Callable[[Path], object]) -> Path:
+    """A copy, named ``name``, of the folder ``build(folder)`` makes, built once per test session for
+    each ``key``: the pytest-xdist workers of one session share it (the first builds it under a lock,
+    the others wait and copy)."""
     root = factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # the session's base, shared by its workers
@@ -54,7 +56,7 @@ def built_once(factory: pytest.TempPathFactory, key: str, build: Callable[[Path]
             shutil.rmtree(partial, ignore_errors=True)
             build(partial)
             partial.rename(cached)
-    copy = factory.mktemp("built") / cached.name
+    copy = factory.mktemp(name) / name
     shutil.copytree(cached, copy)
     return copy
 
