@@ -10,7 +10,8 @@ them. ``nmt.alignment.saliency.saliency_matrices`` (one forward pass per (senten
 backward pass per target position) and ``saliency_matrices_per_word`` (one forward and backward pass
 per (target word, draw) row, batched like the first version of saliency) compute the same matrices
 from the same draws; they alternate for ``--repeats`` rounds so a busy machine slows both alike, and
-each one's fastest round counts. Prints the seconds, their ratio and the largest difference of the
+each one's fastest round counts. Prints the seconds (wall clock, and the CPU time of this process,
+which other jobs on a busy machine slow less), their ratios and the largest difference of the
 matrices.
 """
 
@@ -62,11 +63,11 @@ def small_model(name: str, vocab: int) -> EncoderDecoder:
     return build_model(cfg, vocab, vocab, PAD).eval()
 
 
-def timed(compute: Callable[[], list[torch.Tensor]]) -> tuple[float, list[torch.Tensor]]:
-    """Seconds of one call of ``compute``, and its matrices."""
-    start = time.perf_counter()
+def timed(compute: Callable[[], list[torch.Tensor]]) -> tuple[tuple[float, float], list[torch.Tensor]]:
+    """Wall-clock and CPU seconds of one call of ``compute``, and its matrices."""
+    start, cpu = time.perf_counter(), time.process_time()
     matrices = compute()
-    return time.perf_counter() - start, matrices
+    return (time.perf_counter() - start, time.process_time() - cpu), matrices
 
 
 def main() -> None:
@@ -87,7 +88,7 @@ def main() -> None:
     torch.set_grad_enabled(False)  # as nmt aer runs it: saliency turns gradients on itself
     model, pairs = small_model(args.model, args.vocab), word_ids(args.src, args.tgt, args.pairs, args.vocab)
     ways = {"per word": saliency_matrices_per_word, "batched": saliency_matrices}
-    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    seconds: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
     results = {}
     for _ in range(args.repeats):
         for name, compute in ways.items():
@@ -96,13 +97,15 @@ def main() -> None:
                 lambda c=compute, g=generator: c(model, pairs, args.samples, generator=g)
             )
             seconds[name].append(elapsed)
-            print(f"  {name}: {elapsed:.2f} s", flush=True)
+            print(f"  {name}: {elapsed[0]:.2f} s ({elapsed[1]:.2f} s CPU)", flush=True)
     words = sum(len(tgt) + 1 for _, tgt in pairs)
     threads = torch.get_num_threads()
     print(f"{args.model}, {len(pairs)} pairs, {words} target tokens, {args.samples} draws, {threads} threads")
-    for name, times in seconds.items():
-        print(f"{name}: {min(times):.2f} s (fastest of {', '.join(f'{t:.2f}' for t in times)})")
-    print(f"speed-up: {min(seconds['per word']) / min(seconds['batched']):.1f}x")
+    wall, cpu = ({name: min(t[k] for t in times) for name, times in seconds.items()} for k in (0, 1))
+    for name in ways:
+        print(f"{name}: {wall[name]:.2f} s, {cpu[name]:.2f} s CPU (the fastest of {args.repeats} rounds)")
+    speed_ups = (wall["per word"] / wall["batched"], cpu["per word"] / cpu["batched"])
+    print("speed-up: {:.1f}x wall clock, {:.1f}x CPU".format(*speed_ups))
     diff = max((a - b).abs().max().item() for a, b in zip(*results.values(), strict=True))
     print(f"max abs difference of the matrices: {diff:.2e}")
 
