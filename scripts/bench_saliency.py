@@ -2,6 +2,7 @@
 
     python scripts/bench_saliency.py                         # the Hansards model's RNN, small sizes
     python scripts/bench_saliency.py --model transformer     # a small Transformer
+    python scripts/bench_saliency.py --pairs 8 --profile     # where the batched computation's time goes
 
 The Hansards trial pairs (``$NMT_DATA_DIR/alignments/en-fr/normalized/trial.en``/``.fr``, 37 pairs;
 ``--pairs`` takes the first N) are split into words, each word an id of a ``--vocab``-entry vocabulary
@@ -12,7 +13,8 @@ per (target word, draw) row, batched like the first version of saliency) compute
 from the same draws; they alternate for ``--repeats`` rounds so a busy machine slows both alike, and
 each one's fastest round counts. Prints the seconds (wall clock, and the CPU time of this process,
 which other jobs on a busy machine slow less), their ratios and the largest difference of the
-matrices.
+matrices. ``--profile`` instead prints ``torch.profiler``'s table of the operators that one batched
+computation spent its CPU time in.
 """
 
 from __future__ import annotations
@@ -82,11 +84,17 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8, help="SmoothGrad draws")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--profile", action="store_true", help="profile one batched computation instead")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)  # as nmt aer runs it: saliency turns gradients on itself
     model, pairs = small_model(args.model, args.vocab), word_ids(args.src, args.tgt, args.pairs, args.vocab)
+    if args.profile:
+        with torch.profiler.profile() as profile:
+            saliency_matrices(model, pairs, args.samples, generator=torch.Generator().manual_seed(0))
+        print(profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+        return
     ways = {"per word": saliency_matrices_per_word, "batched": saliency_matrices}
     seconds: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
     results = {}
