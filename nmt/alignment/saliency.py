@@ -21,9 +21,10 @@ word's log-probability; the graph is cut at the output layer's inputs (``output_
 backward pass through the output layer gives every position's gradient with respect to its own
 output-layer input, and one backward pass per target position, from that input alone, gives its
 gradients for every row at once (rows do not interact, so the sum over rows gives every row's).
-``saliency_matrices_per_word`` is the same quantity with one forward and backward pass per (target
-word, draw) row, as saliency was first computed: the reference the batched one is tested and
-benchmarked against.
+Every such backward pass runs over every row of its batch, so a batch groups pairs of similar target
+lengths (``_passes``). ``saliency_matrices_per_word`` is the same quantity with one forward and
+backward pass per (target word, draw) row, as saliency was first computed: the reference the batched
+one is tested and benchmarked against.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def saliency_matrices(
     """Saliency of sentence pairs of ids (no BOS/EOS): one (len(tgt) + 1, len(src) + 1) float32 matrix
     on the CPU per pair, rows summing to 1. ``model`` should be in eval mode (no dropout).
 
-    Pairs are cut into passes of at most TOKENS_PER_PASS padded target tokens (rows x length)."""
+    Pairs are grouped by target length into passes of at most TOKENS_PER_PASS padded target tokens
+    (rows x length) and PADDING x their real ones."""
     return _saliency(model, pairs, [samples] * len(pairs), samples, noise, generator, _batched_scores)
 
 
