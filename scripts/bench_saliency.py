@@ -2,6 +2,7 @@
 
     python scripts/bench_saliency.py                         # the Hansards model's RNN, small sizes
     python scripts/bench_saliency.py --model transformer     # a small Transformer
+    python scripts/bench_saliency.py --pairs 8 --profile     # where the batched computation's time goes
 
 The Hansards trial pairs (``$NMT_DATA_DIR/alignments/en-fr/normalized/trial.en``/``.fr``, 37 pairs;
 ``--pairs`` takes the first N) are split into words, each word an id of a ``--vocab``-entry vocabulary
@@ -10,8 +11,10 @@ them. ``nmt.alignment.saliency.saliency_matrices`` (one forward pass per (senten
 backward pass per target position) and ``saliency_matrices_per_word`` (one forward and backward pass
 per (target word, draw) row, batched like the first version of saliency) compute the same matrices
 from the same draws; they alternate for ``--repeats`` rounds so a busy machine slows both alike, and
-each one's fastest round counts. Prints the seconds, their ratio and the largest difference of the
-matrices.
+each one's fastest round counts. Prints the seconds (wall clock, and the CPU time of this process,
+which other jobs on a busy machine slow less), their ratios and the largest difference of the
+matrices. ``--profile`` instead prints ``torch.profiler``'s table of the operators that one batched
+computation spent its CPU time in.
 """
 
 from __future__ import annotations
@@ -62,11 +65,11 @@ def small_model(name: str, vocab: int) -> EncoderDecoder:
     return build_model(cfg, vocab, vocab, PAD).eval()
 
 
-def timed(compute: Callable[[], list[torch.Tensor]]) -> tuple[float, list[torch.Tensor]]:
-    """Seconds of one call of ``compute``, and its matrices."""
-    start = time.perf_counter()
+def timed(compute: Callable[[], list[torch.Tensor]]) -> tuple[tuple[float, float], list[torch.Tensor]]:
+    """Wall-clock and CPU seconds of one call of ``compute``, and its matrices."""
+    start, cpu = time.perf_counter(), time.process_time()
     matrices = compute()
-    return time.perf_counter() - start, matrices
+    return (time.perf_counter() - start, time.process_time() - cpu), matrices
 
 
 def main() -> None:
@@ -81,13 +84,19 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8, help="SmoothGrad draws")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--profile", action="store_true", help="profile one batched computation instead")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)  # as nmt aer runs it: saliency turns gradients on itself
     model, pairs = small_model(args.model, args.vocab), word_ids(args.src, args.tgt, args.pairs, args.vocab)
+    if args.profile:
+        with torch.profiler.profile() as profile:
+            saliency_matrices(model, pairs, args.samples, generator=torch.Generator().manual_seed(0))
+        print(profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+        return
     ways = {"per word": saliency_matrices_per_word, "batched": saliency_matrices}
-    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    seconds: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
     results = {}
     for _ in range(args.repeats):
         for name, compute in ways.items():
@@ -96,13 +105,15 @@ def main() -> None:
                 lambda c=compute, g=generator: c(model, pairs, args.samples, generator=g)
             )
             seconds[name].append(elapsed)
-            print(f"  {name}: {elapsed:.2f} s", flush=True)
+            print(f"  {name}: {elapsed[0]:.2f} s ({elapsed[1]:.2f} s CPU)", flush=True)
     words = sum(len(tgt) + 1 for _, tgt in pairs)
     threads = torch.get_num_threads()
     print(f"{args.model}, {len(pairs)} pairs, {words} target tokens, {args.samples} draws, {threads} threads")
-    for name, times in seconds.items():
-        print(f"{name}: {min(times):.2f} s (fastest of {', '.join(f'{t:.2f}' for t in times)})")
-    print(f"speed-up: {min(seconds['per word']) / min(seconds['batched']):.1f}x")
+    wall, cpu = ({name: min(t[k] for t in times) for name, times in seconds.items()} for k in (0, 1))
+    for name in ways:
+        print(f"{name}: {wall[name]:.2f} s, {cpu[name]:.2f} s CPU (the fastest of {args.repeats} rounds)")
+    speed_ups = (wall["per word"] / wall["batched"], cpu["per word"] / cpu["batched"])
+    print("speed-up: {:.1f}x wall clock, {:.1f}x CPU".format(*speed_ups))
     diff = max((a - b).abs().max().item() for a, b in zip(*results.values(), strict=True))
     print(f"max abs difference of the matrices: {diff:.2e}")
 

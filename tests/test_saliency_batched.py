@@ -1,13 +1,22 @@
-"""Batched saliency (one forward pass per (sentence, draw), one backward pass per target position) gives
-the matrices of one forward and backward pass per target word, given the same noise."""
+"""Batched saliency (one teacher-forced forward pass per (sentence, draw), one backward pass per target
+position) gives the matrices of one forward and backward pass per target word, given the same noise;
+passes group pairs of similar lengths."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 from conftest import tiny_model_config
+from hypothesis import given
+from hypothesis import strategies as st
 
-from nmt.alignment.saliency import saliency_matrices, saliency_matrices_per_word
+from nmt.alignment.saliency import (
+    PADDING,
+    TOKENS_PER_PASS,
+    _passes,
+    saliency_matrices,
+    saliency_matrices_per_word,
+)
 from nmt.data.vocab import PAD
 from nmt.models import build_model
 
@@ -37,3 +46,18 @@ def test_a_pair_s_saliency_does_not_depend_on_the_pairs_batched_with_it() -> Non
     together = saliency_matrices(model, PAIRS, samples=2, generator=torch.Generator().manual_seed(1))
     alone = saliency_matrices(model, PAIRS[:1], samples=2, generator=torch.Generator().manual_seed(1))
     assert (together[0] - alone[0]).abs().max() <= TOLERANCE
+
+
+@given(st.lists(st.tuples(st.integers(1, 300), st.integers(1, 60)), max_size=40))
+def test_passes_take_every_pair_once_by_length_within_the_padding_and_token_bounds(
+    pairs: list[tuple[int, int]],
+) -> None:
+    rows, steps = [count for count, _ in pairs], [length for _, length in pairs]
+    passes = _passes(rows, steps)
+    assert sorted(i for chunk in passes for i in chunk) == list(range(len(pairs)))
+    order = [steps[i] for chunk in passes for i in chunk]
+    assert order == sorted(order)  # similar lengths together
+    for chunk in passes:
+        if len(chunk) > 1:  # a pair alone may exceed them
+            padded = sum(rows[i] for i in chunk) * max(steps[i] for i in chunk)
+            assert padded <= min(TOKENS_PER_PASS, PADDING * sum(rows[i] * steps[i] for i in chunk))

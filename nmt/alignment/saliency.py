@@ -16,12 +16,15 @@ Draw n of a sentence is one noisy input that every target word's gradient is tak
 draws come from a generator of its own, seeded by the i-th of ``len(pairs)`` seeds drawn from
 ``generator``, so they do not depend on how pairs are batched.
 
-Every (sentence, draw) is one row of a batch: one forward pass through the model's incremental
-decoder (``step``) gives every target word's log-probability, and one backward pass per target
-position, from that position's log-probabilities alone, gives its gradients for every row at once.
-``saliency_matrices_per_word`` is the same quantity with one forward and backward pass per (target
-word, draw) row, as saliency was first computed: the reference the batched one is tested and
-benchmarked against.
+Every (sentence, draw) is one row of a batch. One teacher-forced forward pass gives every target
+word's log-probability; the graph is cut at the output layer's inputs (``output_tap``), so one
+backward pass through the output layer gives every position's gradient with respect to its own
+output-layer input, and one backward pass per target position, from that input alone, gives its
+gradients for every row at once (rows do not interact, so the sum over rows gives every row's).
+Every such backward pass runs over every row of its batch, so a batch groups pairs of similar target
+lengths (``_passes``). ``saliency_matrices_per_word`` is the same quantity with one forward and
+backward pass per (target word, draw) row, as saliency was first computed: the reference the batched
+one is tested and benchmarked against.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from nmt.rundir import Run
 SAMPLES = 8
 NOISE = 0.15
 TOKENS_PER_PASS = 8192  # rows x target length in one pass (bounds the memory of the kept graph)
+PADDING = 1.25  # padded / real target tokens in one pass (each position's backward pass runs on all)
 
 Pair = tuple[Sequence[int], Sequence[int]]
 Scores = Callable[[EncoderDecoder, list[Pair], list[int], int, float], list[Tensor]]
@@ -56,7 +60,8 @@ def saliency_matrices(
     """Saliency of sentence pairs of ids (no BOS/EOS): one (len(tgt) + 1, len(src) + 1) float32 matrix
     on the CPU per pair, rows summing to 1. ``model`` should be in eval mode (no dropout).
 
-    Pairs are cut into passes of at most TOKENS_PER_PASS padded target tokens (rows x length)."""
+    Pairs are grouped by target length into passes of at most TOKENS_PER_PASS padded target tokens
+    (rows x length) and PADDING x their real ones."""
     return _saliency(model, pairs, [samples] * len(pairs), samples, noise, generator, _batched_scores)
 
 
@@ -97,51 +102,82 @@ def _saliency(
     """Saliency matrices of ``pairs`` from their gradient × input ``scores``, computed pass by pass
     (``rows``: the batch rows each pair takes)."""
     seeds = torch.randint(2**62, (len(pairs),), generator=generator).tolist()
-    totals: list[Tensor] = []
+    totals: dict[int, Tensor] = {}
     passes = _passes(rows, [len(tgt) + 1 for _, tgt in pairs])
     for chunk in tqdm(passes, desc="saliency", unit=" passes", leave=False, disable=None):  # None: a TTY only
-        totals += scores(model, [pairs[i] for i in chunk], [seeds[i] for i in chunk], samples, noise)
-    return [_rows_normalised(total.mean(0).abs()) for total in totals]
+        done = scores(model, [pairs[i] for i in chunk], [seeds[i] for i in chunk], samples, noise)
+        totals |= zip(chunk, done, strict=True)
+    return [_rows_normalised(totals[i].mean(0).abs()) for i in range(len(pairs))]
 
 
 def _passes(rows: list[int], steps: list[int]) -> list[list[int]]:
-    """Pair indices cut in order into passes of at most TOKENS_PER_PASS rows x longest target (or one
-    pair); pair i takes ``rows[i]`` rows of ``steps[i]`` target tokens."""
+    """Pair indices from the shortest target to the longest, cut into passes of similar lengths: a
+    pass (of one pair at least) ends before its rows x longest target would exceed TOKENS_PER_PASS
+    or PADDING x its real target tokens. Pair i takes ``rows[i]`` rows of ``steps[i]`` target tokens."""
     passes: list[list[int]] = [[]]
-    size = longest = 0
-    for i, (count, length) in enumerate(zip(rows, steps, strict=True)):
-        if passes[-1] and (size + count) * max(longest, length) > TOKENS_PER_PASS:
+    size = real = 0
+    for i in sorted(range(len(rows)), key=steps.__getitem__):
+        size, real = size + rows[i], real + rows[i] * steps[i]
+        if len(passes[-1]) and size * steps[i] > min(TOKENS_PER_PASS, PADDING * real):
             passes.append([])
-            size = longest = 0
+            size, real = rows[i], rows[i] * steps[i]
         passes[-1].append(i)
-        size, longest = size + count, max(longest, length)
     return passes
 
 
 def _batched_scores(
     model: EncoderDecoder, pairs: list[Pair], seeds: list[int], samples: int, noise: float
 ) -> list[Tensor]:
-    """Gradient × input of every (pair, draw) row at once: (samples, T + 1, S + 1) per pair. One forward
-    pass through ``step``, then one backward pass per target position from its log-probabilities."""
+    """Gradient × input of every (pair, draw) row at once: (samples, T + 1, S + 1) per pair. One
+    teacher-forced forward pass, one backward pass through the output layer alone (each position's
+    gradient with respect to its own output-layer input), then one backward pass per target position
+    from its output-layer input."""
     device = next(model.parameters()).device
     batch = _batch([pair for pair in pairs for _ in range(samples)], device)
     rows = [
         (seed, n, len(src) + 1) for (src, _), seed in zip(pairs, seeds, strict=True) for n in range(samples)
     ]
-    with _noisy_source(model, rows, samples, noise) as taken:
-        state = model.init_state(model.encode(batch.src, batch.src_mask))
-        chosen = []
-        for t in range(batch.tgt_in.shape[1]):
-            log_probs, _, state = model.step(batch.tgt_in[:, t], state)
-            chosen.append(log_probs.gather(1, batch.tgt_out[:, t, None]).sum())  # rows are independent
+    with _noisy_source(model, rows, samples, noise) as taken, _cut_outputs(model) as cut:
+        logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)
+        chosen = logits.float().log_softmax(-1).gather(-1, batch.tgt_out[..., None])  # (R, T, 1)
         ((clean, noisy),) = taken
-        last = len(chosen) - 1
-        gradients = [torch.autograd.grad(c, noisy, retain_graph=t < last)[0] for t, c in enumerate(chosen)]
+        outer = torch.autograd.grad(chosen.sum(), [leaf for _, leaf in cut])  # rows, positions independent
+        gradients = [
+            torch.autograd.grad(kept, noisy, go, retain_graph=True)[0] for kept, go in _positions(cut, outer)
+        ]
     scores = (torch.stack(gradients, 1) * clean[:, None]).sum(-1).cpu()  # (R, T, S)
     per_pair = scores.unflatten(0, (len(pairs), samples))
     return [
         score[:, : len(tgt) + 1, : len(src) + 1] for score, (src, tgt) in zip(per_pair, pairs, strict=True)
     ]
+
+
+def _positions(cut: list[tuple[Tensor, Tensor]], outer: Sequence[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
+    """For each target position in order: the ``output_tap`` input it is in, (R, D) or (R, T, D), and
+    the gradient to take back from it: its output-layer gradient, zero at the call's other positions."""
+    for kept, grad in zip((kept for kept, _ in cut), outer, strict=True):
+        steps = grad.view(len(grad), -1, grad.shape[-1])  # (R, T, D), T = 1 for a (R, D) call
+        positions = torch.arange(steps.shape[1], device=grad.device)[:, None]
+        for t in range(steps.shape[1]):
+            yield kept, (steps * (positions == t)).view_as(grad)
+
+
+@contextmanager
+def _cut_outputs(model: EncoderDecoder) -> Iterator[list[tuple[Tensor, Tensor]]]:
+    """While open, what passes ``model.output_tap`` is cut from the graph: the output layer gets a
+    leaf instead. Yields the list that each call's (input, leaf) is added to, in position order."""
+    cut: list[tuple[Tensor, Tensor]] = []
+
+    def replace(module: torch.nn.Module, inputs: tuple, output: Tensor) -> Tensor:
+        leaf = output.detach().requires_grad_()
+        cut.append((output, leaf))
+        return leaf
+
+    hook = model.output_tap.register_forward_hook(replace)
+    try:
+        yield cut
+    finally:
+        hook.remove()
 
 
 def _per_word_scores(

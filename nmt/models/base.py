@@ -7,9 +7,9 @@ reordering rows for beam search is the same ``index_select`` for every model.
 What a model can show is declared, never probed: ``specials`` (its pad/BOS/EOS ids),
 ``has_attention`` (whether its attention depends on the input), ``attention_grid`` (the (layers,
 heads) of cross-attention maps it has), ``alignment_map``/``select_alignment`` (which of them its
-translations carry), ``attention_maps`` (all of them under teacher forcing), ``source_tap``
-(where its source embeddings can be read and replaced, for gradient saliency) and ``has_saliency``
-(whether it has one).
+translations carry), ``attention_maps`` (all of them under teacher forcing), ``source_tap`` and
+``output_tap`` (where its source embeddings and the output layer's inputs can be read and replaced,
+for gradient saliency) and ``has_saliency`` (whether it has them).
 """
 
 from __future__ import annotations
@@ -44,9 +44,16 @@ class EncoderDecoder(nn.Module, ABC):
     """An identity module that the looked-up source embeddings E x (B, S, E) pass through, and nothing
     else, before any scaling, position or dropout: a forward hook on it can replace them (add noise)
     and keep them to take gradients with respect to them (``nmt.alignment.saliency``)."""
+    output_tap: nn.Module
+    """An identity module that the output layer's inputs pass through, once per target position
+    (B, D) or once for consecutive positions (B, T, D), in order from the first, both in ``forward``
+    and in ``step``; what it returns goes to the output layer alone, which maps each position's input
+    to that position's logits. A forward hook on it can cut the graph there, so that the output
+    layer's backward pass is taken once for every position (``nmt.alignment.saliency``)."""
     has_saliency: bool = True
-    """Whether ``source_tap`` carries the model's source embeddings, so that gradient saliency can be
-    computed (an ensemble's members each have their own embeddings: it has none)."""
+    """Whether ``source_tap`` carries the model's source embeddings (and ``output_tap`` the output
+    layer's inputs), so that gradient saliency can be computed (an ensemble's members each have their
+    own embeddings: it has none)."""
 
     @abstractmethod
     def forward(

@@ -108,7 +108,7 @@ class RNNEncoderDecoder(EncoderDecoder):
         hid, emb = cfg.hidden_dim, cfg.emb_dim
         self.dropout = nn.Dropout(cfg.dropout)
         self.src_embed = nn.Embedding(src_vocab, emb, padding_idx=specials.pad)
-        self.source_tap = nn.Identity()
+        self.source_tap, self.output_tap = nn.Identity(), nn.Identity()
         self.tgt_embed = nn.Embedding(tgt_vocab, emb, padding_idx=specials.pad)
         inner_dropout = cfg.dropout if cfg.enc_layers > 1 else 0.0
         self.encoder = self.cell.rnn(
@@ -187,7 +187,7 @@ class RNNEncoderDecoder(EncoderDecoder):
         )
         output = output.squeeze(1)
         new = {**state, **history, "feed": output, **self.cell.from_rnn(rnn_state)}
-        return output + self.lexical(weights, state), weights.squeeze(1), new, penalty
+        return self.output_tap(output + self.lexical(weights, state)), weights.squeeze(1), new, penalty
 
     def _attend(self, query: Tensor, state: State) -> Attended:
         """query (B, 1, H) -> context (B, 1, H), weights (B, 1, S), the attention's history one step

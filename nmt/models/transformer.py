@@ -187,7 +187,7 @@ class Transformer(EncoderDecoder):
             if cfg.share_embeddings
             else nn.Embedding(src_vocab, cfg.d_model, padding_idx=specials.pad)
         )
-        self.source_tap = nn.Identity()
+        self.source_tap, self.output_tap = nn.Identity(), nn.Identity()
         self.register_buffer("positions", sinusoidal_positions(cfg.max_len, cfg.d_model), persistent=False)
         self.dropout = nn.Dropout(cfg.dropout)
         self.encoder = nn.ModuleList(EncoderLayer(cfg, activation) for _ in range(cfg.enc_layers))
@@ -292,7 +292,8 @@ class Transformer(EncoderDecoder):
         hidden, _, weights = self._decode(tgt_in, state, None, causal_weights)
         if attention and self.full_context_alignment:
             _, _, weights = self._decode(tgt_in, state, None, {self.align_layer}, full_context=True)
-        return self.generator(hidden), self._alignment(weights[self.align_layer]) if attention else None
+        alignment = self._alignment(weights[self.align_layer]) if attention else None
+        return self.generator(self.output_tap(hidden)), alignment
 
     def attention_maps(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
         """Every decoder layer's and head's cross-attention under teacher forcing (the full-context
@@ -330,5 +331,5 @@ class Transformer(EncoderDecoder):
         new = {**state, "pos": state["pos"] + 1}
         for i, (keys, values) in enumerate(caches):
             new[f"self_k{i}"], new[f"self_v{i}"] = keys, values
-        log_probs = self.generator(hidden.squeeze(1)).float().log_softmax(-1)
+        log_probs = self.generator(self.output_tap(hidden).squeeze(1)).float().log_softmax(-1)
         return log_probs, self._alignment(weights[self.align_layer]).squeeze(1), new
