@@ -39,11 +39,17 @@ def contents(folder: Path) -> dict[str, bytes]:
         ("data.spm.seed=4294967296", "data.spm.seed=4294967296"),
     ],
 )
-def test_config_values_training_cannot_use_are_named_before_anything_is_written(
-    override: str, named: str, tmp_path: Path
+def test_config_values_training_cannot_use_are_named(override: str, named: str) -> None:
+    with pytest.raises(NmtError, match=re.escape(named)):
+        check_training_config(compose(*TINY_RUN, override))
+
+
+@pytest.mark.parametrize("override", ["trainer.batch_tokens=0", "model.decoder=cgru"])
+def test_nmt_train_names_a_value_it_cannot_use_before_anything_is_written(
+    override: str, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
-    assert_clean_error(nmt("train", *TINY_RUN, f"run_dir={run}", override, check=False), named)
+    assert_clean_error(nmt("train", *TINY_RUN, f"run_dir={run}", override, check=False), override)
     assert not run.exists()
 
 
