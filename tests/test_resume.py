@@ -111,6 +111,7 @@ def test_sigint_saves_and_exits_130_with_one_line_and_a_second_trainer_is_locked
 ) -> None:
     run = tmp_path / "run"
     args = [*TINY_RUN, *EXACT, f"run_dir={run}", "trainer.max_steps=100000", "trainer.valid_every=1000"]
+    args.append("trainer.compile=false")  # a run this long would first time the compiler (seconds of gcc)
     process = start_train(*args, output=tmp_path / "int")
     wait_for_step(run, process, 2)
 
