@@ -107,7 +107,7 @@ def test_auto_takes_bf16_where_the_probe_measured_it_faster(
     """A second run of the same shape reads the first one's probe from the cache."""
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     monkeypatch.setattr(precision, "probe", lambda *args: {"fp32": 1000.0, "bf16": 1000.0 * bf16_speedup})
-    cfg = compose("trainer=tiny", "model=rnn_bahdanau", "data=multi30k_en_de", f"cache_dir={tmp_path}")
+    cfg = compose("trainer=tiny", "trainer.max_steps=1000", "model=rnn_bahdanau", f"cache_dir={tmp_path}")
     vocab = real_pairs[0]
     model = build_model(cfg.model, len(vocab), len(vocab), PAD)
     args = (cfg, model, _batches(real_pairs)[:1], torch.device("cpu"), Distributed())
@@ -128,7 +128,7 @@ def test_auto_trains_attention_with_the_kernel_the_probe_measured_faster(
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     speeds = {"fp32": 1000.0, "fp32 unfused": 900.0, "bf16": 1500.0, "bf16 unfused": 1500.0 * unfused_gain}
     monkeypatch.setattr(precision, "probe", lambda *args: speeds)
-    cfg = compose("trainer=tiny", "model=transformer", f"cache_dir={tmp_path}")
+    cfg = compose("trainer=tiny", "trainer.max_steps=1000", "model=transformer", f"cache_dir={tmp_path}")
     vocab = real_pairs[0]
     model = build_model(cfg.model, len(vocab), len(vocab), PAD)
     assert model.has_fused_attention
@@ -153,6 +153,22 @@ def test_auto_keeps_fp32_without_native_bf16_and_obeys_an_explicit_precision(
         model = build_model(cfg.model, len(vocab), len(vocab), PAD)
         chosen, speedups, said = precision.training_precision(cfg, model, [], cpu, Distributed())
         assert chosen == dtype and speedups == Speedups() and said.startswith(line)
+
+
+def test_auto_does_not_probe_a_run_too_short_to_repay_the_probe(
+    real_pairs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "probe", lambda *args: pytest.fail("a 30-update run is not probed"))
+    vocab = real_pairs[0]
+    cfg = compose("trainer=tiny", "model=rnn_bahdanau")  # 30 updates; the probe's: 3 rounds x 2 batches x 2
+    model = build_model(cfg.model, len(vocab), len(vocab), PAD)
+    said = "auto -> fp32 (a run of 30 updates is too short to repay the probe's 12)"
+    assert precision.training_precision(cfg, model, [], torch.device("cpu"), Distributed()) == (
+        None,
+        Speedups(),
+        said,
+    )
 
 
 def test_the_benchmark_smoke_run_prints_the_table() -> None:

@@ -6,7 +6,9 @@ one that supports bf16 the probe below times fp32 against bf16 (a GPU without bf
 loss scaling, unmeasured; the GPU path is not measured with this code). On a CPU that computes
 bf16 natively (AVX512-BF16 or AMX) a short probe times a few training updates of the model in fp32
 and in bf16, alternating, on the run's own first batches, and bf16 is taken when it is at least
-``MARGIN`` faster (under torchrun rank 0 measures, every rank follows). A model with a fused
+``MARGIN`` faster (under torchrun rank 0 measures, every rank follows). A run too short for the
+probe to be a small share of it (``PROBE_SHARE``: a test's or a demo's few dozen updates) trains in
+fp32 without probing. A model with a fused
 attention kernel (``has_fused_attention``) is also timed with plain matrix products in its place,
 and trains with whichever was faster in the chosen precision: on some CPUs the kernel's bf16
 backward pass is several times slower than the matrix products. The result is cached per
@@ -44,6 +46,9 @@ PROBE_BATCHES = 2
 """How many of the run's first batches the probe trains on."""
 NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16 with loss scaling"}
 PROBED = {"fp32": None, "bf16": torch.bfloat16}
+PROBE_SHARE = 0.1
+"""``auto`` probes only a run whose ``max_steps`` is at least 1 / PROBE_SHARE times the probe's own
+updates; a shorter one trains in fp32 at once."""
 UNFUSED = " unfused"
 """Suffix of a probe candidate that trains attention with plain matrix products, not the kernel."""
 
@@ -71,6 +76,10 @@ def training_precision(
         return dtype, Speedups(), f"auto -> {NAMES[dtype]} ({why})"
     if device.type == "cpu" and not cpu_has_native_bf16():
         why = "this CPU has no native bf16 (AVX512-BF16 or AMX): emulated bf16 is slower than fp32"
+        return None, Speedups(), f"auto -> fp32 ({why})"
+    probe_updates = (PROBE_ROUNDS + 1) * PROBE_BATCHES * len(candidates(model))
+    if cfg.trainer.max_steps * PROBE_SHARE < probe_updates:
+        why = f"a run of {cfg.trainer.max_steps:,} updates is too short to repay the probe's {probe_updates}"
         return None, Speedups(), f"auto -> fp32 ({why})"
     if not ranks.is_main:  # rank 0 measures, every rank follows it
         bf16, unfused = ranks.agree([False, False], device)
