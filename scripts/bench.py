@@ -368,10 +368,12 @@ def bench_compiled_optimizer(model: nn.Module, tc: Any, device: torch.device, st
     """The table row of AdamW's step on ``model``'s parameters (random gradients): the fused kernel
     (what ``UpdateStep`` runs) against the per-parameter one compiled with ``torch.compile``, and the
     compile time (the compiled step's first call less one compiled step)."""
-    for parameter in model.parameters():
+    twin = copy.deepcopy(model)  # a deep copy has no gradients: both get theirs after it
+    for parameter, twin_parameter in zip(model.parameters(), twin.parameters(), strict=True):
         parameter.grad = torch.randn_like(parameter)
+        twin_parameter.grad = parameter.grad.clone()
     fused = build_optimizer(model, tc, fused=True)
-    plain = build_optimizer(copy.deepcopy(model), tc, fused=False)
+    plain = build_optimizer(twin, tc, fused=False)
     compiled_step = torch.compile(plain.step)
     start = time.perf_counter()
     compiled_step()
