@@ -3,7 +3,7 @@
     python scripts/bench.py                       # the table (a few minutes on 2 CPU cores)
     python scripts/bench.py --profile             # and torch.profiler's operators per step
     python scripts/bench.py --smoke               # tiny models and batches: seconds (CI)
-    python scripts/bench.py --compile             # and our update compiled (trainer.compile), fp32
+    python scripts/bench.py --compile             # and our update compiled, fp32, with its padding share
 
 For each model and precision (fp32, bf16 autocast) on real Multi30k en-de batches, randomly
 initialised at the default sizes:
@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.config import register_configs
-from nmt.data.batching import Batch, TokenBatches
+from nmt.data.batching import Batch, TokenBatches, pad_share
 from nmt.data.store import prepare_training_data
 from nmt.data.vocab import PAD, Vocab
 from nmt.models import build_model
@@ -342,6 +342,7 @@ def bench_compiled(
     batches = [data.corpus.batch(indices).padded_to(multiple).to(device) for indices in order]
     real_tokens = [b.num_tokens + int(b.src_mask.sum()) for b in batches]
     shapes = {(*b.src.shape, b.tgt_in.shape[1]) for b in batches}
+    padding = f"{100 * pad_share(*lengths, order, multiple):.1f} / {100 * pad_share(*lengths, order):.1f}"
     torch.manual_seed(cfg.seed)
     ours = build_model(cfg.model, vocab, vocab, PAD).to(device)
     compiled = UpdateStep(copy.deepcopy(ours), cfg.trainer, device, None, loss=CompiledLoss)
@@ -355,7 +356,7 @@ def bench_compiled(
         k: statistics.median(t / s for t, s in zip(real_tokens, v, strict=True)) for k, v in seconds.items()
     }
     return (
-        f"| {device.type} | {name} | {model_size(ours)} | {len(batches)} / {len(shapes)} "
+        f"| {device.type} | {name} | {model_size(ours)} | {len(batches)} / {len(shapes)} | {padding} "
         f"| {speed['eager']:,.0f} | {speed['compiled']:,.0f} | {speed['reference']:,.0f} "
         f"| {speed['compiled'] / speed['eager']:.2f}x | {compiled.loss.compile_seconds:.1f} "
         f"({compiled.loss.graphs} graphs) |",
@@ -392,10 +393,10 @@ def print_compiled(args: argparse.Namespace, data_cfg: list[str], device: torch.
     setting = f"{torch.get_num_threads()} threads, {args.batch_tokens:,} tokens a batch, fp32"
     print(f"torch {torch.__version__}, {setting}, lengths padded to multiples of {args.compile_multiple}")
     print(
-        "\n| device | model | parameters | batches / shapes | eager tokens/s | compiled tokens/s "
-        "| reference tokens/s | compiled / eager | compile time, s |"
+        "\n| device | model | parameters | batches / shapes | padding, % (rounded / exact) | eager tokens/s "
+        "| compiled tokens/s | reference tokens/s | compiled / eager | compile time, s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
     models = []
     for name in args.models:
         row, model, tc = bench_compiled(name, args, data_cfg, device)
