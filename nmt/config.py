@@ -1,8 +1,9 @@
 """Typed configuration schemas, registered with Hydra's ConfigStore.
 
 Every YAML file under ``configs/`` is merged onto one of these dataclasses, so a misspelt key
-(``trainer.max_stepz=5``) stops the program at start-up with the key's name. Model configs pick
-their schema through their defaults list (``rnn_schema`` or ``transformer_schema``).
+(``trainer.max_stepz=5``) stops the program at start-up with the key's name. Each YAML file names
+its schema in its defaults list (``/schema/rnn_schema@_here_``): the schemas live in a config group
+of their own, ``schema``, so Hydra never offers them as a choice of ``model=`` or ``trainer=``.
 """
 
 from __future__ import annotations
@@ -344,7 +345,7 @@ def register_configs() -> None:
     """Make the schemas available to Hydra's defaults lists."""
     store = ConfigStore.instance()
     store.store(name="config_schema", node=Config)
-    store.store(group="data", name="data_schema", node=DataConfig)
-    store.store(group="model", name="rnn_schema", node=RNNConfig)
-    store.store(group="model", name="transformer_schema", node=TransformerConfig)
-    store.store(group="trainer", name="trainer_schema", node=TrainerConfig)
+    store.store(group="schema", name="data_schema", node=DataConfig)
+    store.store(group="schema", name="rnn_schema", node=RNNConfig)
+    store.store(group="schema", name="transformer_schema", node=TransformerConfig)
+    store.store(group="schema", name="trainer_schema", node=TrainerConfig)

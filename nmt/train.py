@@ -29,13 +29,13 @@ register_configs()
 
 def config_groups() -> str:
     """The config groups and their options as `nmt train --help` lists them: Hydra's list without
-    the schemas (``*_schema``, what the YAML files are checked against, not a choice)."""
+    the ``schema`` group (what the YAML files are checked against, not a choice)."""
     if not GlobalHydra.instance().is_initialized():
         return ""
     loader = GlobalHydra.instance().config_loader()
     lines = []
-    for group in sorted(g for g in loader.list_groups("") if g != "hydra"):
-        options = sorted(o for o in loader.get_group_options(group) if not o.endswith("_schema"))
+    for group in sorted(g for g in loader.list_groups("") if g not in ("hydra", "schema")):
+        options = sorted(loader.get_group_options(group))
         lines.append(f"{group}: {', '.join(options)}")
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import gold_files, nmt
+from helpers import assert_clean_error, gold_files, nmt
 from test_numbers import tiny_run  # noqa: F401 (the session's one tiny run)
 
 from nmt import __version__
@@ -79,6 +79,13 @@ def test_every_help_shows_every_default(name: str) -> None:
 def test_train_help_offers_no_internal_names() -> None:
     page = nmt("train", "--help").stdout.decode()
     assert "model: " in page and "rnn_bahdanau" in page and "_schema" not in page, page[:2000]
+
+
+def test_an_unknown_config_option_lists_the_choices_and_no_schema(tmp_path: Path) -> None:
+    stderr = assert_clean_error(
+        nmt("train", "model=rnn_bahdanu", f"run_dir={tmp_path}", check=False), "model/"
+    )
+    assert "rnn_bahdanau" in stderr and "_schema" not in stderr, stderr
 
 
 def test_decoding_options_are_the_fields_of_decode_config() -> None:

@@ -47,8 +47,12 @@ def _model_yaml(name: str) -> DictConfig:
     from its schema (read directly: Hydra's compose takes seconds per config)."""
     cfg = OmegaConf.load(CONFIGS / f"{name}.yaml")
     defaults = list(cfg.pop("defaults"))
-    parents = [_model_yaml(d) for d in defaults if d != "_self_" and not d.endswith("_schema")]
-    schemas = [{"arch": d.removesuffix("_schema")} for d in defaults if d.endswith("_schema")]
+    parents = [_model_yaml(d) for d in defaults if d != "_self_" and not d.startswith("/schema/")]
+    schemas = [
+        {"arch": d.removeprefix("/schema/").removesuffix("_schema@_here_")}
+        for d in defaults
+        if d.startswith("/schema/")
+    ]
     return OmegaConf.merge(*schemas, *parents, cfg)
 
 
