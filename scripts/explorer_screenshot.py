@@ -13,11 +13,32 @@ import argparse
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
+
+
+@contextmanager
+def explorer_page(run_dirs: list[Path], width: int, height: int) -> Iterator[Page]:
+    """The explorer of `nmt serve RUN_DIRS` on 127.0.0.1, loaded in headless Chromium at ``width`` x
+    ``height``; the server is stopped (Ctrl-C) when the block ends."""
+    command = [sys.executable, "-m", "nmt.cli", "serve", *map(str, run_dirs), "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        url = next(line.split()[1] for line in server.stdout if line.startswith("open http://"))
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
+            page.goto(url)
+            yield page
+            browser.close()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(60)
 
 
 def main() -> None:
@@ -31,30 +52,19 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1200, help="browser window width in pixels")
     args = parser.parse_args()
 
-    command = [sys.executable, "-m", "nmt.cli", "serve", *map(str, args.run_dirs), "--port", "0"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        url = next(line.split()[1] for line in server.stdout if line.startswith("open http://"))
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": args.width, "height": 700}, device_scale_factor=1)
-            page.goto(url)
-            page.wait_for_selector("#model-a option", state="attached")
-            if args.sentence:
-                page.fill("#sentences", args.sentence)
-                page.click("#translate")
-            else:
-                page.click("#example")
-            for run in args.run_dirs:
-                page.wait_for_selector(f".panel[data-model='{run.resolve().name}'] svg.heatmap")
-            first = page.locator(".panel").first
-            first.locator("svg.heatmap text[data-side=tgt]").nth(args.hover).hover()
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(args.out), full_page=True)
-            browser.close()
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(30)
+    with explorer_page(args.run_dirs, args.width, 700) as page:
+        page.wait_for_selector("#model-a option", state="attached")
+        if args.sentence:
+            page.fill("#sentences", args.sentence)
+            page.click("#translate")
+        else:
+            page.click("#example")
+        for run in args.run_dirs:
+            page.wait_for_selector(f".panel[data-model='{run.resolve().name}'] svg.heatmap")
+        first = page.locator(".panel").first
+        first.locator("svg.heatmap text[data-side=tgt]").nth(args.hover).hover()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(args.out), full_page=True)
     print(f"screenshot: {args.out}")
 
 

@@ -17,14 +17,11 @@ Needs Debian's chromium (`make browser`) and the dev extra (playwright).
 from __future__ import annotations
 
 import argparse
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from explorer_screenshot import explorer_page
+from playwright.sync_api import Page
 
-CHROMIUM = "/usr/bin/chromium"
 WAIT = 600_000  # ms: saliency on a busy CPU takes its time
 
 
@@ -72,21 +69,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1300, help="browser window width in pixels")
     args = parser.parse_args()
 
-    command = [sys.executable, "-m", "nmt.cli", "serve", *map(str, args.run_dirs), "--port", "0"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        url = next(line.split()[1] for line in server.stdout if line.startswith("open http://"))
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": args.width, "height": 900}, device_scale_factor=1)
-            page.goto(url)
-            page.wait_for_selector("#model-b option:nth-child(3)", state="attached")
-            args.out.mkdir(parents=True, exist_ok=True)
-            shoot(page, [run.resolve().name for run in args.run_dirs], args.sentence, args.out)
-            browser.close()
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(60)
+    with explorer_page(args.run_dirs, args.width, 900) as page:
+        page.wait_for_selector("#model-b option:nth-child(3)", state="attached")
+        args.out.mkdir(parents=True, exist_ok=True)
+        shoot(page, [run.resolve().name for run in args.run_dirs], args.sentence, args.out)
     print(f"screenshots: {args.out}/{{both,difference,checkpoints,narrow}}.png")
 
 
