@@ -100,6 +100,12 @@ def test_the_probe_times_both_precisions_and_leaves_the_model_and_random_streams
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def model_for(cfg, real_pairs) -> torch.nn.Module:
+    """``cfg.model``, randomly initialised, for the vocabulary of ``real_pairs``."""
+    size = len(real_pairs[0])
+    return build_model(cfg.model, size, size, PAD)
+
+
 @pytest.mark.parametrize(("bf16_speedup", "chosen"), [(1.3, "bf16"), (1.0, "fp32"), (0.5, "fp32")])
 def test_auto_takes_bf16_where_the_probe_measured_it_faster(
     bf16_speedup: float, chosen: str, real_pairs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -108,8 +114,7 @@ def test_auto_takes_bf16_where_the_probe_measured_it_faster(
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     monkeypatch.setattr(precision, "probe", lambda *args: {"fp32": 1000.0, "bf16": 1000.0 * bf16_speedup})
     cfg = compose("trainer=tiny", "trainer.max_steps=1000", "model=rnn_bahdanau", f"cache_dir={tmp_path}")
-    vocab = real_pairs[0]
-    model = build_model(cfg.model, len(vocab), len(vocab), PAD)
+    model = model_for(cfg, real_pairs)
     args = (cfg, model, _batches(real_pairs)[:1], torch.device("cpu"), Distributed())
     dtype, speedups, line = precision.training_precision(*args)
     assert speedups == Speedups()  # an RNN has no fused attention kernel to choose
@@ -129,8 +134,7 @@ def test_auto_trains_attention_with_the_kernel_the_probe_measured_faster(
     speeds = {"fp32": 1000.0, "fp32 unfused": 900.0, "bf16": 1500.0, "bf16 unfused": 1500.0 * unfused_gain}
     monkeypatch.setattr(precision, "probe", lambda *args: speeds)
     cfg = compose("trainer=tiny", "trainer.max_steps=1000", "model=transformer", f"cache_dir={tmp_path}")
-    vocab = real_pairs[0]
-    model = build_model(cfg.model, len(vocab), len(vocab), PAD)
+    model = model_for(cfg, real_pairs)
     assert model.has_fused_attention
     dtype, speedups, line = precision.training_precision(cfg, model, [], torch.device("cpu"), Distributed())
     assert dtype == torch.bfloat16 and speedups == Speedups(fused_attention=fused)
@@ -142,7 +146,6 @@ def test_auto_keeps_fp32_without_native_bf16_and_obeys_an_explicit_precision(
 ) -> None:
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     monkeypatch.setattr(precision, "probe", lambda *args: pytest.fail("emulated bf16 is not probed"))
-    vocab = real_pairs[0]
     cpu = torch.device("cpu")
     for setting, dtype, line in [
         ("auto", None, "auto -> fp32 (this CPU has no native bf16"),
@@ -150,7 +153,7 @@ def test_auto_keeps_fp32_without_native_bf16_and_obeys_an_explicit_precision(
         ("fp32", None, "fp32 (trainer.precision=fp32)"),
     ]:
         cfg = compose("trainer=tiny", "model=transformer", f"trainer.precision={setting}")
-        model = build_model(cfg.model, len(vocab), len(vocab), PAD)
+        model = model_for(cfg, real_pairs)
         chosen, speedups, said = precision.training_precision(cfg, model, [], cpu, Distributed())
         assert chosen == dtype and speedups == Speedups() and said.startswith(line)
 
@@ -160,9 +163,8 @@ def test_auto_does_not_probe_a_run_too_short_to_repay_the_probe(
 ) -> None:
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     monkeypatch.setattr(precision, "probe", lambda *args: pytest.fail("a 30-update run is not probed"))
-    vocab = real_pairs[0]
     cfg = compose("trainer=tiny", "model=rnn_bahdanau")  # 30 updates; the probe's: 3 rounds x 2 batches x 2
-    model = build_model(cfg.model, len(vocab), len(vocab), PAD)
+    model = model_for(cfg, real_pairs)
     said = "auto -> fp32 (a run of 30 updates is too short to repay the probe's 12)"
     assert precision.training_precision(cfg, model, [], torch.device("cpu"), Distributed()) == (
         None,
