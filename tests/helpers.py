@@ -8,7 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,19 @@ def gold_files(data_dir: Path) -> list[str]:
         "--gold",
         f"{gold}/trial.gold.0based.txt",
     ]
+
+
+class EchoEngine:
+    """Stands in for the server's ``Engine``: 'translates' by echoing, taking ``seconds_per_character``
+    per character of a call; records the sentences of each call."""
+
+    name = "echo"
+
+    def __init__(self, seconds_per_character: float = 0.0) -> None:
+        self.seconds_per_character = seconds_per_character
+        self.calls: list[list[str]] = []
+
+    def translate(self, sentences: Sequence[str], options: object) -> list[list[dict[str, str]]]:
+        self.calls.append(list(sentences))
+        time.sleep(self.seconds_per_character * sum(map(len, sentences)))
+        return [[{"translation": s}] for s in sentences]

@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 
+from helpers import EchoEngine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nmt.serve.batching import Batcher
 
 
-class SlowEngine:
-    """Stands in for ``Engine``: 'translates' by echoing, taking 0.1 ms per character; records each call."""
-
-    name = "echo"
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    def translate(self, sentences: Sequence[str], options: object) -> list[list[dict[str, str]]]:
-        self.calls.append(list(sentences))
-        time.sleep(sum(map(len, sentences)) / 10_000)
-        return [[{"translation": s}] for s in sentences]
-
-
-async def heavy_then_light(batcher: Batcher, engine: SlowEngine) -> tuple[float, float, list, list]:
+async def heavy_then_light(batcher: Batcher, engine: EchoEngine) -> tuple[float, float, list, list]:
     """One request of 64 x 1,000 characters, then, once it runs, one of a short sentence: when each ends."""
     batcher.start()
     try:
@@ -45,7 +31,7 @@ async def heavy_then_light(batcher: Batcher, engine: SlowEngine) -> tuple[float,
 
 
 def test_a_small_request_waits_for_one_bounded_batch_not_for_a_large_request() -> None:
-    engine = SlowEngine()
+    engine = EchoEngine(seconds_per_character=1e-4)
     light_end, heavy_end, light, heavy = asyncio.run(heavy_then_light(Batcher(max_chars=2000), engine))
     assert light == [[{"translation": "hello"}]]
     assert [r[0]["translation"][:4] for r in heavy] == [f"{i:04d}" for i in range(64)]  # all, in order
@@ -57,13 +43,8 @@ def test_a_small_request_waits_for_one_bounded_batch_not_for_a_large_request() -
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.lists(st.text(min_size=0, max_size=30), min_size=0, max_size=12), min_size=1, max_size=6))
 def test_every_request_gets_exactly_its_own_translations_in_order(requests: list[list[str]]) -> None:
-    class Echo(SlowEngine):
-        def translate(self, sentences: Sequence[str], options: object) -> list[list[dict[str, str]]]:
-            self.calls.append(list(sentences))
-            return [[{"translation": s}] for s in sentences]
-
     async def run_all() -> list:
-        batcher, engine = Batcher(max_sentences=5, max_chars=40), Echo()
+        batcher, engine = Batcher(max_sentences=5, max_chars=40), EchoEngine()
         batcher.start()
         try:
             results = await asyncio.gather(*(batcher.translate(engine, r, None) for r in requests))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from helpers import EchoEngine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_numbers import tiny_run  # noqa: F401 (the session's one tiny run)
@@ -100,32 +101,19 @@ def test_reading_calls_share_the_model_and_a_changing_call_has_it_alone() -> Non
     assert order == ["second reader", "changer", "late reader"]
 
 
-class Echo:
-    """Stands in for ``Engine``: 'translates' by echoing; records the sentences of each call."""
-
-    name = "echo"
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    def translate(self, sentences: Sequence[str], options: object) -> list[list[dict[str, str]]]:
-        self.calls.append(list(sentences))
-        return [[{"translation": s}] for s in sentences]
-
-
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.lists(st.text("ab", max_size=12), max_size=8), min_size=1, max_size=5))
 def test_every_request_split_between_the_lanes_gets_its_own_translations_in_order(
     requests: list[list[str]],
 ) -> None:
-    async def run_all(batcher: Batcher, engine: Echo) -> list:
+    async def run_all(batcher: Batcher, engine: EchoEngine) -> list:
         batcher.start()
         try:
             return await asyncio.gather(*(batcher.translate(engine, r, None) for r in requests))
         finally:
             await batcher.stop()
 
-    engine = Echo()
+    engine = EchoEngine()
     results = asyncio.run(run_all(Batcher(max_sentences=3, max_chars=20, short_chars=5), engine))
     assert results == [[[{"translation": s}] for s in request] for request in requests]
     assert all(len({len(s) <= 5 for s in call}) == 1 for call in engine.calls)  # one lane's sentences
