@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_cli
+from helpers import EchoEngine, run_cli
 from test_numbers import tiny_run  # noqa: F401 (the session's one tiny run)
-from test_serve_fairness import SlowEngine
 
 from nmt.errors import NmtError
 from nmt.rundir import load_checkpoint, save_checkpoint
@@ -273,11 +272,11 @@ def test_a_full_disk_at_a_checkpoint_write_keeps_the_previous_checkpoint(
 
 
 # --------------------------------------------------------- fair serving (10.)
-class GatedEngine(SlowEngine):
-    """``SlowEngine`` whose first call waits until the test opens the gate."""
+class GatedEngine(EchoEngine):
+    """``EchoEngine`` (0.1 ms a character) whose calls wait until the test opens the gate."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(seconds_per_character=1e-4)
         self.started, self.gate = threading.Event(), threading.Event()
 
     def translate(self, sentences: Sequence[str], options: object) -> list[list[dict[str, str]]]:
